@@ -1,0 +1,123 @@
+/**
+ * The contract between the synthesized manifests and the mesh runtime: environment variable names, default
+ * ports, mount paths and file names. The constructs write these and the runtime reads them, from this one
+ * module, so the YAML and the process cannot drift apart.
+ *
+ * Names follow upstream ModelMesh / modelmesh-serving wherever the concept exists there. This module must stay
+ * free of imports: the runtime image compiles it without cdk8s.
+ */
+
+/** Environment variables read by `modelmesh serve`. */
+export const MeshEnv = {
+  /** Name of the mesh; instances with the same name (and store prefix) form one mesh. Required. */
+  SERVICE_NAME: 'MM_SERVICE_NAME',
+  /** Front door port: management API and inference passthrough. */
+  GRPC_PORT: 'MM_SVC_GRPC_PORT',
+  /** Largest gRPC message accepted at the front door, in bytes. */
+  GRPC_MAX_MSG_SIZE: 'MM_SVC_GRPC_MAX_MSG_SIZE',
+  /** KServe v2 REST port; 0 turns REST off. */
+  REST_PORT: 'MM_REST_PORT',
+  /** `/ready` and `/live`. */
+  PROBE_PORT: 'MM_PROBE_PORT',
+  /** `/prestop`: blocks until the instance has left the mesh. */
+  PRESTOP_PORT: 'MM_PRESTOP_WAIT_PORT',
+  /** `prometheus:port=2112;scheme=http`, or `disabled`. */
+  METRICS: 'MM_METRICS',
+  /** `etcd:<path to etcd_connection JSON>`, `etcd:<host:port>`, or `embedded`. */
+  KV_STORE: 'KV_STORE',
+  /** Key prefix under the connection's root_prefix. */
+  KV_STORE_PREFIX: 'MM_KVSTORE_PREFIX',
+  /** The runtime's SPI endpoint (mmesh.ModelRuntime): a localhost port or a Unix socket path. */
+  RUNTIME_SPI_PORT: 'INTERNAL_GRPC_PORT',
+  RUNTIME_SPI_SOCKET: 'INTERNAL_GRPC_SOCKET_PATH',
+  /** The runtime's inference endpoint; defaults to the SPI endpoint. */
+  RUNTIME_DATA_PORT: 'INTERNAL_SERVING_GRPC_PORT',
+  RUNTIME_DATA_SOCKET: 'INTERNAL_SERVING_GRPC_SOCKET_PATH',
+  /** Comma-separated labels this instance offers to model type constraints (`mt:onnx`, `rt:triton-2.x`, …). */
+  LABELS: 'MM_LABELS',
+  TYPE_CONSTRAINTS_PATH: 'MM_TYPE_CONSTRAINTS_PATH',
+  DATAPLANE_CONFIG_PATH: 'MM_DATAPLANE_CONFIG_PATH',
+  /** Owner given to vmodels created without one. */
+  DEFAULT_VMODEL_OWNER: 'MM_DEFAULT_VMODEL_OWNER',
+  /** Path of the declared-model catalog JSON the leader reconciles into vmodels. */
+  CATALOG_PATH: 'MM_CATALOG_PATH',
+  /** How long a leaving instance may take to move its models elsewhere. */
+  SHUTDOWN_TIMEOUT_MS: 'SHUTDOWN_TIMEOUT_MS',
+  SCALEUP_RPM_THRESHOLD: 'MM_SCALEUP_RPM_THRESHOLD',
+  LOAD_FAILURE_EXPIRY_TIME_MS: 'MM_LOAD_FAILURE_EXPIRY_TIME_MS',
+  /** Explicit instance id; defaults to the last 12 characters of the pod name. */
+  INSTANCE_ID: 'MM_INSTANCE_ID',
+  POD_NAME: 'WKUBE_POD_NAME',
+  /** Address other instances use to reach this one. */
+  POD_IP: 'WKUBE_POD_IPADDR',
+  /** Node (host) address, for locality. */
+  LOCATION: 'MM_LOCATION',
+  ZONE: 'MM_ZONE',
+  TLS_KEY_CERT_PATH: 'MM_TLS_KEY_CERT_PATH',
+  TLS_PRIVATE_KEY_PATH: 'MM_TLS_PRIVATE_KEY_PATH',
+  /** `require` or `optional`. */
+  TLS_CLIENT_AUTH: 'MM_TLS_CLIENT_AUTH',
+  TLS_TRUST_CERT_PATH: 'MM_TLS_TRUST_CERT_PATH',
+  LOG_LEVEL: 'MM_LOG_LEVEL',
+} as const;
+
+/** Environment variables read by the built-in model servers (`modelmesh runtime onnx|example`). */
+export const RuntimeEnv = {
+  PORT: 'MM_RUNTIME_PORT',
+  /** Memory request of the model-server container, as upstream's adapters read it. */
+  CONTAINER_MEM_REQ_BYTES: 'CONTAINER_MEM_REQ_BYTES',
+  MEM_BUFFER_BYTES: 'MEM_BUFFER_BYTES',
+  ROOT_MODEL_DIR: 'ROOT_MODEL_DIR',
+  STORAGE_CONFIG_DIR: 'STORAGE_CONFIG_DIR',
+} as const;
+
+/** Default ports. */
+export const Ports = {
+  GRPC: 8033,
+  REST: 8008,
+  METRICS: 2112,
+  PROBE: 8089,
+  PRESTOP: 8090,
+  /** The runtime (or adapter) SPI port inside the pod. */
+  RUNTIME_SPI: 8085,
+} as const;
+
+/** HTTP paths served on the probe and prestop ports. */
+export const ProbePaths = {
+  READY: '/ready',
+  LIVE: '/live',
+  PRESTOP: '/prestop',
+} as const;
+
+/** Where the synthesized pods mount things, and the file names inside. */
+export const Mounts = {
+  ETCD_DIR: '/opt/kserve/mmesh/etcd',
+  ETCD_CONNECTION_KEY: 'etcd_connection',
+  CONFIG_DIR: '/etc/watson/mmesh/config',
+  TYPE_CONSTRAINTS_KEY: 'type_constraints',
+  DATAPLANE_CONFIG_KEY: 'dataplane_api_config',
+  TLS_DIR: '/opt/kserve/mmesh/tls',
+  MODELS_DIR: '/models',
+  STORAGE_CONFIG_DIR: '/storage-config',
+  PVC_MOUNTS_DIR: '/pvc_mounts',
+} as const;
+
+/** Kubernetes object names other components find by convention. */
+export const ObjectNames = {
+  SERVICE: 'modelmesh-serving',
+  ETCD_SECRET: 'model-serving-etcd',
+  STORAGE_SECRET: 'storage-config',
+  TYPE_CONSTRAINTS_CONFIGMAP: 'tc-config',
+} as const;
+
+/** Store layout defaults. */
+export const StoreDefaults = {
+  KV_STORE_PREFIX: 'mm',
+} as const;
+
+/** gRPC metadata keys that select a model on the data plane. */
+export const RoutingHeaders = {
+  MODEL_ID: 'mm-model-id',
+  VMODEL_ID: 'mm-vmodel-id',
+  BALANCED: 'mm-balanced',
+} as const;
