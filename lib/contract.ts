@@ -27,6 +27,8 @@ export const MeshEnv = {
   KV_STORE: 'KV_STORE',
   /** Key prefix under the connection's root_prefix. */
   KV_STORE_PREFIX: 'MM_KVSTORE_PREFIX',
+  /** TTL in seconds of the instance's store lease; bounds how long a vanished instance's records linger. */
+  LEASE_TTL_SECONDS: 'MM_KV_LEASE_TTL_SECONDS',
   /** The runtime's SPI endpoint (mmesh.ModelRuntime): a localhost port or a Unix socket path. */
   RUNTIME_SPI_PORT: 'INTERNAL_GRPC_PORT',
   RUNTIME_SPI_SOCKET: 'INTERNAL_GRPC_SOCKET_PATH',
