@@ -1,0 +1,2 @@
+export * from './load-queue';
+export * from './spi-client';
