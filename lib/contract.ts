@@ -102,6 +102,11 @@ export const Mounts = {
   MODELS_DIR: '/models',
   STORAGE_CONFIG_DIR: '/storage-config',
   PVC_MOUNTS_DIR: '/pvc_mounts',
+  /** The declared-model catalog ConfigMap's mount in the mesh container, and its one key (see {@link Catalog}). */
+  CATALOG_DIR: '/etc/modelmesh/catalog',
+  CATALOG_KEY: 'models.json',
+  /** Client certificate and CA for an etcd that requires TLS (`tls.crt`, `tls.key`, `ca.crt`). */
+  ETCD_TLS_DIR: '/opt/kserve/mmesh/etcd-tls',
 } as const;
 
 /** Kubernetes object names other components find by convention. */
@@ -110,7 +115,68 @@ export const ObjectNames = {
   ETCD_SECRET: 'model-serving-etcd',
   STORAGE_SECRET: 'storage-config',
   TYPE_CONSTRAINTS_CONFIGMAP: 'tc-config',
+  /** The declared-model catalog; the mesh mounts its `models.json` at `Mounts.CATALOG_DIR`. */
+  CATALOG_CONFIGMAP: 'modelmesh-catalog',
 } as const;
+
+/** Container names inside a serving-runtime pod, as modelmesh-serving names them. */
+export const ContainerNames = {
+  /** The mesh process. */
+  MESH: 'mm',
+  /** The storage helper that pulls models for runtimes without a built-in adapter. */
+  PULLER: 'puller',
+} as const;
+
+/** The `modelmesh` command line the pods run (design §9). */
+export const Commands = {
+  BIN: 'modelmesh',
+  /** `modelmesh serve`: the mesh process. */
+  SERVE: 'serve',
+  /** `modelmesh runtime onnx|example`: a built-in model server. */
+  RUNTIME: 'runtime',
+} as const;
+
+/** Pod labels the Service and the mesh select on (upstream names). */
+export const PodLabels = {
+  /** Value: the mesh's service name (`modelmesh-serving`). */
+  SERVICE: 'modelmesh-service',
+  /** Value: the Deployment's name (`modelmesh-serving-<runtime>`). */
+  NAME: 'name',
+} as const;
+
+/** Version of the declared-model catalog format below. */
+export const CATALOG_FORMAT_VERSION = 1;
+
+/**
+ * One declared model in the catalog (`models.json` in the `modelmesh-catalog` ConfigMap). The mesh leader keeps a
+ * vmodel named `name` pointing at a concrete model built from the other fields.
+ */
+export interface CatalogModel {
+  /** The vmodel id clients address (`mm-vmodel-id`, or `model_name` in KServe v2 requests). */
+  readonly name: string;
+  /** The model type string given to the mesh: `mt:<format>[:<version>]`, or `rt:<runtime>` when a runtime is named. */
+  readonly modelType: string;
+  /** The declared model format. */
+  readonly modelFormat: { readonly name: string; readonly version?: string };
+  /** Path of the model inside its storage. */
+  readonly path: string;
+  /** Key of the `storage-config` entry to pull from; absent means the puller's default entry. */
+  readonly storageKey?: string;
+  /** Overrides of the storage entry's fields (from a `storageUri`: `type`, `bucket`, …). */
+  readonly storageParams?: Readonly<Record<string, string>>;
+  /** The URI the model was declared with, when it was declared with one (already parsed into path/storageParams). */
+  readonly storageUri?: string;
+  /** Path of the model's schema file inside its storage. */
+  readonly schemaPath?: string;
+  /** Owner of the vmodel; defaults to the mesh's `MM_DEFAULT_VMODEL_OWNER`. */
+  readonly owner?: string;
+}
+
+/** The catalog document: `{"version": 1, "models": [...]}`, models sorted by name. */
+export interface Catalog {
+  readonly version: number;
+  readonly models: readonly CatalogModel[];
+}
 
 /** Store layout defaults. */
 export const StoreDefaults = {

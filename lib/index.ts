@@ -1,1 +1,16 @@
 export * from './contract';
+export * from './errors';
+export * from './etcd-cluster';
+export * from './etcd-connection';
+export * from './images';
+export * from './mesh-container';
+export * from './model';
+export * from './model-mesh';
+export * from './model-types';
+export * from './monitoring';
+export * from './quantity';
+export * from './runtimes';
+export * from './serving-runtime';
+export * from './storage';
+export * from './storage-config';
+export * as kserve from './imports/serving.kserve.io';
