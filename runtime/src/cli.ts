@@ -15,7 +15,11 @@ Options:
 `;
 
 /** Commands planned by the design but not built yet; they fail with a clear message instead of pretending. */
-const NOT_YET_AVAILABLE = new Set(['serve', 'runtime', 'dev', 'status', 'models']);
+const NOT_YET_AVAILABLE = new Set(['dev', 'status', 'models']);
+
+/** Built-in model servers of `modelmesh runtime <kind>`; those not built yet say so. */
+const RUNTIME_KINDS = ['example', 'onnx'] as const;
+const RUNTIMES_NOT_YET_AVAILABLE: ReadonlySet<string> = new Set(['onnx']);
 
 /** Entry point of the `modelmesh` command. Resolves to the process exit code. */
 export async function main(argv: readonly string[], out: NodeJS.WritableStream = process.stdout,
@@ -29,10 +33,35 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream =
     out.write(`${VERSION}\n`);
     return 0;
   }
+  if (command === 'runtime') return runtime(argv.slice(1), out, err);
+  if (command === 'serve') {
+    const { runServe } = await import('./serve');
+    return runServe(argv.slice(1), process.env, out, err);
+  }
   if (NOT_YET_AVAILABLE.has(command)) {
     err.write(`modelmesh: '${command}' is not available in this build (version ${VERSION})\n`);
     return 1;
   }
   err.write(`modelmesh: unknown command '${command}'\n\n${USAGE}`);
+  return 2;
+}
+
+async function runtime(argv: readonly string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  const [kind] = argv;
+  if (kind === '--help' || kind === '-h') {
+    out.write(USAGE);
+    return 0;
+  }
+  if (kind === 'example') {
+    // Loaded on demand: other commands need not pay for grpc-js and the generated protos.
+    const { runExampleRuntime } = await import('../servers/example');
+    return runExampleRuntime(argv.slice(1), { out, err });
+  }
+  if (kind !== undefined && RUNTIMES_NOT_YET_AVAILABLE.has(kind)) {
+    err.write(`modelmesh: 'runtime ${kind}' is not available in this build (version ${VERSION})\n`);
+    return 1;
+  }
+  const which = kind === undefined ? 'a runtime kind is required' : `unknown runtime '${kind}'`;
+  err.write(`modelmesh runtime: ${which}; expected one of: ${RUNTIME_KINDS.join(', ')}\n\n${USAGE}`);
   return 2;
 }

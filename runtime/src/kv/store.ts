@@ -6,6 +6,12 @@
  * Keys are strings relative to the store's namespace (`<root_prefix>/<MM_KVSTORE_PREFIX>/<service>/`), values are
  * UTF-8 strings (the modules above store JSON). Every write that another instance may race with is a
  * compare-and-set on the key's mod revision.
+ *
+ * Errors are MeshErrors (`../errors`): UNAVAILABLE (retryable) when the store cannot be reached within the
+ * configured time bound, with a message naming the endpoints; `KvLeaseNotFoundError` (FAILED_PRECONDITION) for a
+ * write bound to a lease that has ended; `KvStoreClosedError` after `close()`; INVALID_ARGUMENT for a malformed
+ * request (a negative revision, a key named twice in one transaction). A call that failed on the transport may still
+ * have been applied; callers that must know re-read.
  */
 
 export interface KvEntry {
@@ -69,11 +75,15 @@ export interface Watch {
 }
 
 export interface WatchHandlers {
-  /** Events in revision order. */
+  /**
+   * Events in revision order, each exactly once, in batches (all events of one revision are in one batch). Called
+   * asynchronously, never inside the write that caused them; must not throw.
+   */
   readonly onEvents: (events: readonly KvEvent[]) => void;
   /**
-   * The watch could not continue from where it was (for example the start revision was compacted). The caller
-   * must re-read (`getPrefix`) and watch again from the new revision.
+   * The watch could not continue from where it was (for example the start revision was compacted) and has ended;
+   * the error is a `KvResyncNeededError`. The caller must re-read (`getPrefix`) and watch again from the new
+   * revision (`KvMirror` does this).
    */
   readonly onResyncNeeded?: (err: Error) => void;
 }
@@ -104,10 +114,13 @@ export interface KvStore {
    */
   transact(ops: readonly TxnOp[]): Promise<{ readonly succeeded: boolean }>;
 
-  /** Watches every key under `prefix`, starting at `fromRevision` (inclusive). */
+  /**
+   * Watches every key under `prefix`, starting at `fromRevision` (inclusive; 0 or less: from the next write). A
+   * connection that breaks is resumed after the last delivered event. Resolves once the watch is established.
+   */
   watchPrefix(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch>;
 
-  /** Grants a lease kept alive by the store client until revoked or the store is closed. */
+  /** Grants a lease (TTL in whole seconds, >= 1) kept alive by the store client until revoked or the store is closed. */
   grantLease(ttlSeconds: number): Promise<Lease>;
 
   /** Stops watches and keep-alives and releases connections. Leases are left to expire unless revoked first. */

@@ -44,6 +44,8 @@ export interface VModelRecord {
   readonly target: string;
   /** The transition to `target` failed (TRANSITION_FAILED); retried when the target's state changes. */
   readonly failed: boolean;
+  /** When the transition to `target` began (ms since epoch); bounds how long it waits for the target to scale. */
+  readonly transitionSince?: number;
 }
 
 /** `instances/<instanceId>`, bound to the instance's lease. */
@@ -144,11 +146,13 @@ export function decodeVModel(key: string, raw: string): VModelRecord {
   const kind = 'vmodel';
   const o = parse(raw, kind, key);
   const owner = optStr(o, 'owner', kind, key);
+  const transitionSince = o.transitionSince === undefined ? undefined : num(o, 'transitionSince', kind, key);
   return {
     ...(owner === undefined ? {} : { owner }),
     active: str(o, 'active', kind, key),
     target: str(o, 'target', kind, key),
     failed: o.failed === true,
+    ...(transitionSince === undefined ? {} : { transitionSince }),
   };
 }
 

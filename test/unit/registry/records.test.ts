@@ -1,4 +1,4 @@
-import { RecordError, decodeInstance, decodeModel, decodeVModel, encodeRecord } from '../../runtime/src/registry/records';
+import { RecordError, decodeInstance, decodeModel, decodeVModel, encodeRecord } from '../../../runtime/src/registry/records';
 
 describe('records', () => {
   test('a model record round-trips', () => {

@@ -1,0 +1,58 @@
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { echoService } from './echo';
+import { inferenceService } from './inference';
+import { ModelStore } from './model-store';
+import type { ExampleRuntimeOptions } from './options';
+import { modelRuntimeService } from './spi';
+import { ExampleStreamService } from '../../../proto/gen/example';
+import { GRPCInferenceServiceService } from '../../../proto/gen/grpc_predict_v2';
+import { ModelRuntimeService } from '../../../proto/gen/model-runtime';
+
+/** How long a stop waits for calls in flight (an open Echo stream, a load) before cutting them off. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
+
+/** A running example runtime. */
+export interface ExampleRuntimeServer {
+  readonly host: string;
+  /** The bound port (the kernel's choice when the options said 0). */
+  readonly port: number;
+  readonly store: ModelStore;
+  /** Cancels loads, lets calls in flight finish for up to `graceMs`, then cuts the rest off. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Starts one grpc-js server serving the SPI, KServe v2 and ExampleStream on one port. */
+export async function startExampleRuntimeServer(options: ExampleRuntimeOptions,
+  log: (line: string) => void): Promise<ExampleRuntimeServer> {
+  const store = new ModelStore(options, log);
+  const server = new Server();
+  server.addService(ModelRuntimeService, modelRuntimeService(store, options));
+  server.addService(GRPCInferenceServiceService, inferenceService(store));
+  server.addService(ExampleStreamService, echoService(store));
+
+  const address = `${options.host.includes(':') && !options.host.startsWith('[') ? `[${options.host}]` : options.host}:${options.port}`;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => {
+      if (err) reject(new Error(`cannot listen on ${address}: ${err.message}`));
+      else resolve(bound);
+    });
+  });
+
+  let stopping: Promise<void> | undefined;
+  const stop = (graceMs = DEFAULT_SHUTDOWN_GRACE_MS) => {
+    stopping ??= new Promise<void>((resolve) => {
+      store.close();
+      const force = setTimeout(() => {
+        log(`calls still open after ${graceMs} ms; closing them`);
+        server.forceShutdown();
+        resolve();
+      }, graceMs);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+    return stopping;
+  };
+  return { host: options.host, port, store, stop };
+}

@@ -1,0 +1,202 @@
+import { MeshError, notFound, toMeshError } from '../errors';
+import { LoadPriority, LoadQueue, RuntimeInfo, SpiClient } from '../loader';
+import { Logger } from '../log';
+import { LruCache } from './lru-cache';
+import { ModelRecord } from '../registry/records';
+import { Registry, UNCHANGED } from '../registry/registry';
+
+/**
+ * The copies on this instance: loading them through the runtime (with eviction to make room), recording each
+ * state change in the registry, and unloading them. Keeps the local LRU, the runtime and the registry in step.
+ */
+
+export interface RetryTarget {
+  /** Instance to try next, or undefined when every candidate has failed. */
+  readonly instanceId: string | undefined;
+}
+
+export interface LocalCopiesOptions {
+  readonly selfId: string;
+  readonly cache: LruCache;
+  readonly spi: SpiClient;
+  readonly queue: LoadQueue;
+  readonly registry: Registry;
+  readonly runtime: RuntimeInfo;
+  readonly log: Logger;
+  readonly failureExpiryMs: number;
+  readonly now?: () => number;
+  /** Something changed that other instances should see in this instance's record. */
+  readonly onChanged: () => void;
+  /**
+   * Picks where to retry a failed load, given the record as it will be after this failure; called inside the
+   * registry update so the failure and the next attempt are written together.
+   */
+  readonly chooseRetryTarget: (modelId: string, afterFailure: ModelRecord) => string | undefined;
+  /** Starts the load on the chosen instance (already recorded as loading there). */
+  readonly dispatch: (instanceId: string, modelId: string, priority: LoadPriority) => void;
+}
+
+function withoutKey<V>(map: Readonly<Record<string, V>>, key: string): Record<string, V> {
+  const { [key]: _removed, ...rest } = map;
+  return rest;
+}
+
+export class LocalCopies {
+  private readonly loading = new Map<string, Promise<void>>();
+  private readonly now: () => number;
+
+  constructor(private readonly o: LocalCopiesOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  get cache(): LruCache {
+    return this.o.cache;
+  }
+
+  /**
+   * Loads `modelId` here (or joins the load already under way). Resolves once loaded; rejects with the runtime's
+   * error after recording the failure and handing the model to the next candidate.
+   */
+  loadHere(modelId: string, priority: LoadPriority): Promise<void> {
+    const running = this.loading.get(modelId);
+    if (running) return running;
+    if (this.o.cache.get(modelId)?.state === 'loaded') return Promise.resolve();
+    const load = this.load(modelId, priority).finally(() => this.loading.delete(modelId));
+    this.loading.set(modelId, load);
+    return load;
+  }
+
+  private async load(modelId: string, priority: LoadPriority): Promise<void> {
+    const { registry, cache, spi, runtime, log, selfId } = this.o;
+    const held = registry.models.get(modelId) ? { record: registry.models.get(modelId)! } : await registry.models.read(modelId);
+    if (!held) throw notFound(`model ${modelId} is not registered`);
+    const info = held.record;
+    const size = info.size ?? await spi.predictSize(modelId, info.type, info.path ?? '', info.key ?? '') ?? runtime.defaultModelSize;
+
+    // Choosing victims and reserving space happen together, with no await between, so concurrent loads never
+    // count the same free bytes or pick the same victim.
+    const started = this.now();
+    const victims = cache.planEviction(size, new Set([modelId])).victims.map((v) => v.modelId);
+    for (const victim of victims) cache.remove(victim);
+    cache.addLoading(modelId, size, started);
+    this.o.onChanged();
+    await Promise.all(victims.map((victim) => this.release(victim, `making room for ${modelId}`)));
+    const claimed = await registry.models.update(modelId, (r) => {
+      if (!r) return UNCHANGED;
+      if (r.copies[selfId]) return UNCHANGED;
+      return { ...r, copies: { ...r.copies, [selfId]: { state: 'loading', since: started } } };
+    });
+    if (!claimed) {
+      cache.remove(modelId);
+      this.o.onChanged();
+      throw notFound(`model ${modelId} was unregistered before its load started`);
+    }
+
+    log.info('loading model', { modelId, size, priority });
+    let loadedSize: number;
+    try {
+      const response = await this.o.queue.run(priority, () => spi.load(modelId, info.type, info.path ?? '', info.key ?? '', runtime.loadTimeoutMs));
+      loadedSize = response.sizeInBytes || await spi.modelSize(modelId) || size;
+    } catch (err) {
+      await this.recordFailure(modelId, toMeshError(err), priority);
+      throw toMeshError(err);
+    }
+    const loadedAt = this.now();
+    cache.markLoaded(modelId, loadedSize, loadedAt);
+    this.o.onChanged();
+    const after = await registry.models.update(modelId, (r) => (r ? {
+      ...r,
+      copies: { ...r.copies, [selfId]: { state: 'loaded', since: loadedAt } },
+      failures: withoutKey(r.failures, selfId),
+      size: loadedSize,
+      lastUsed: Math.max(r.lastUsed, loadedAt),
+    } : UNCHANGED));
+    if (!after) {
+      log.info('model was unregistered while loading; unloading it', { modelId });
+      await this.unloadLocal(modelId);
+      throw notFound(`model ${modelId} was unregistered while it loaded`);
+    }
+    log.info('loaded model', { modelId, size: loadedSize, ms: loadedAt - started });
+  }
+
+  private async recordFailure(modelId: string, err: MeshError, priority: LoadPriority): Promise<void> {
+    const { registry, cache, spi, log, selfId } = this.o;
+    cache.remove(modelId);
+    this.o.onChanged();
+    // Runtimes may hold partial state after a failed or cancelled load: always unload.
+    spi.unload(modelId).catch((e: Error) => log.warn('unload after failed load failed', { modelId, err: e }));
+    const time = this.now();
+    const message = err.message;
+    let next: string | undefined;
+    await registry.models.update(modelId, (r) => {
+      if (!r) return UNCHANGED;
+      const failures = Object.fromEntries(Object.entries(r.failures).filter(([, f]) => time - f.time < this.o.failureExpiryMs));
+      const afterFailure: ModelRecord = { ...r, copies: withoutKey(r.copies, selfId), failures: { ...failures, [selfId]: { time, message } } };
+      next = this.o.chooseRetryTarget(modelId, afterFailure);
+      if (next === undefined) return afterFailure;
+      return { ...afterFailure, copies: { ...afterFailure.copies, [next]: { state: 'loading', since: time } } };
+    });
+    log.warn('model load failed', { modelId, err: message, retryOn: next ?? null });
+    if (next !== undefined) this.o.dispatch(next, modelId, priority);
+  }
+
+  /** Finishes an eviction whose space is already freed in the LRU: registry first (so nobody routes to it), then the runtime. */
+  private async release(modelId: string, reason: string): Promise<void> {
+    this.o.log.info('evicting model', { modelId, reason });
+    await this.removeFromRegistry(modelId).catch((err: Error) => this.o.log.warn('could not remove evicted copy from the registry', { modelId, err }));
+    try {
+      await this.o.spi.unload(modelId);
+    } catch (err) {
+      this.o.log.warn('unload of evicted model failed', { modelId, err: err as Error });
+    }
+  }
+
+  private async removeFromRegistry(modelId: string): Promise<void> {
+    const { selfId } = this.o;
+    await this.o.registry.models.update(modelId, (r) => (r && r.copies[selfId] ? { ...r, copies: withoutKey(r.copies, selfId) } : UNCHANGED));
+  }
+
+  /** Drops the local copy and unloads it from the runtime (the registry is the caller's business). */
+  async unloadLocal(modelId: string): Promise<void> {
+    if (!this.o.cache.remove(modelId)) return;
+    this.o.onChanged();
+    try {
+      await this.o.spi.unload(modelId);
+      this.o.log.info('unloaded model', { modelId });
+    } catch (err) {
+      this.o.log.warn('unload failed', { modelId, err: err as Error });
+    }
+  }
+
+  /** A model was unregistered: its local copy goes too. */
+  async forget(modelId: string): Promise<void> {
+    await this.unloadLocal(modelId);
+  }
+
+  /**
+   * Repairs drift between the registry and this instance: copies the registry claims here that the cache lacks
+   * (a placer died between claiming and dispatching, or this process restarted) are removed after `graceMs`.
+   */
+  async reconcile(graceMs: number): Promise<number> {
+    const { selfId, registry, cache } = this.o;
+    const now = this.now();
+    let repaired = 0;
+    for (const [modelId, record] of registry.models.entries()) {
+      const claimed = record.copies[selfId];
+      if (!claimed || cache.has(modelId) || this.loading.has(modelId) || now - claimed.since < graceMs) continue;
+      await registry.models.update(modelId, (r) => (r && r.copies[selfId] && !cache.has(modelId)
+        ? { ...r, copies: withoutKey(r.copies, selfId) }
+        : UNCHANGED));
+      repaired++;
+    }
+    return repaired;
+  }
+
+  /** Unloads every copy and removes them from the registry (leaving the mesh). */
+  async unloadAll(): Promise<void> {
+    for (const copy of this.o.cache.list()) {
+      await this.removeFromRegistry(copy.modelId).catch(() => undefined);
+      await this.unloadLocal(copy.modelId);
+    }
+  }
+}

@@ -1,0 +1,244 @@
+import { readFileSync } from 'node:fs';
+import type { Server as HttpServer } from 'node:http';
+import { startFrontDoor } from '../api/front-door';
+import { managementMethods } from '../api/management-methods';
+import { startProbeServer } from '../api/probe-server';
+import { LocalCopies } from '../cache/local-copies';
+import { LruCache } from '../cache/lru-cache';
+import { Cluster, INSTANCES_PREFIX } from '../cluster/cluster';
+import { ConfigError, MeshConfig } from '../config';
+import { KvMirror, KvStore, LeaderElection, openStore } from '../kv';
+import { LoadQueue, RuntimeInfo, SpiClient, describeEndpoint } from '../loader';
+import { Logger } from '../log';
+import { LeaderDuties } from './leader';
+import { Management } from '../mesh/management';
+import { Peers } from '../mesh/peers';
+import { Placer } from '../mesh/placer';
+import { NO_CONSTRAINTS, TypeConstraints, parseTypeConstraints } from '../placement';
+import { InstanceRecord } from '../registry/records';
+import { MODELS_PREFIX, Registry, VMODELS_PREFIX } from '../registry/registry';
+
+/**
+ * Start-up and shutdown of one mesh instance: wait for the runtime to be READY (it purges leftovers), open the
+ * store, mirror the registry and membership, serve the management API, join under a lease, campaign for leader.
+ */
+
+/** How long start-up waits for the model server's first READY (upstream: 180 s). */
+const RUNTIME_STARTUP_TIMEOUT_MS = 180_000;
+const RECONCILE_INTERVAL_MS = 30_000;
+
+function readTypeConstraints(path: string | undefined): TypeConstraints {
+  if (!path) return NO_CONSTRAINTS;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError('MM_TYPE_CONSTRAINTS_PATH', `names a file that cannot be read: ${(err as Error).message}`);
+  }
+  try {
+    return parseTypeConstraints(text);
+  } catch (err) {
+    throw new ConfigError('MM_TYPE_CONSTRAINTS_PATH', `file ${path}: ${(err as Error).message}`);
+  }
+}
+
+export class MeshProcess {
+  /** Starts an instance; on any failure everything already started is stopped again before the error is thrown. */
+  static async start(config: MeshConfig, log: Logger): Promise<MeshProcess> {
+    const mesh = new MeshProcess(config, log);
+    try {
+      await mesh.run();
+    } catch (err) {
+      await mesh.close();
+      throw err;
+    }
+    return mesh;
+  }
+
+  private ready = false;
+  private shuttingDown = false;
+  private stopping: Promise<void> | undefined;
+  private readonly closers: Array<() => Promise<unknown> | unknown> = [];
+  /** Set once running: leaves the mesh (copies deregistered and unloaded). */
+  private onLeave: (() => Promise<void>) | undefined;
+
+  private constructor(readonly config: MeshConfig, private readonly log: Logger) {}
+
+  get isReady(): boolean {
+    return this.ready && !this.shuttingDown;
+  }
+
+  private async run(): Promise<void> {
+    const { config, log } = this;
+    const constraints = readTypeConstraints(config.typeConstraintsPath);
+    const startTime = Date.now();
+
+    const spi = new SpiClient(config.runtimeSpi);
+    this.closers.push(() => spi.close());
+    log.info('waiting for the model server', { endpoint: describeEndpoint(config.runtimeSpi) });
+    const runtime: RuntimeInfo = await spi.waitForReady(RUNTIME_STARTUP_TIMEOUT_MS, (why) => log.debug('model server not ready yet', { why }));
+    log.info('model server ready', { capacity: runtime.capacity, maxLoadingConcurrency: runtime.maxLoadingConcurrency, version: runtime.version });
+
+    const store: KvStore = await openStore(config.kvStore, { serviceName: config.serviceName, kvPrefix: config.kvPrefix });
+    this.closers.push(() => store.close());
+    log.info('store open', { store: store.description });
+
+    const onMalformed = (err: Error) => log.warn('skipping malformed record', { err });
+    const registry = new Registry(store, onMalformed);
+    const cache = new LruCache(runtime.capacity);
+    const queue = new LoadQueue(runtime.maxLoadingConcurrency);
+    const peers = new Peers();
+    this.closers.push(() => peers.close());
+    let leader: LeaderDuties | undefined;
+
+    const snapshotSelf = (): InstanceRecord => ({
+      address: `${config.advertiseAddress}:${config.grpcPort}`,
+      capacity: runtime.capacity,
+      used: cache.used,
+      lruTime: cache.lruTime(),
+      copies: cache.size,
+      loadsInFlight: queue.inFlight + queue.queued,
+      maxLoadingConcurrency: runtime.maxLoadingConcurrency,
+      defaultModelSize: runtime.defaultModelSize,
+      rpm: 0,
+      labels: config.labels,
+      ...(config.zone ? { zone: config.zone } : {}),
+      version: config.version,
+      startTime,
+      shuttingDown: this.shuttingDown,
+      updated: Date.now(),
+    });
+    const cluster = new Cluster(store, config.instanceId, config.leaseTtlSeconds, snapshotSelf, {
+      onInstanceGone: (id) => {
+        log.info('instance left the mesh', { instanceId: id });
+        void leader?.instanceGone(id);
+      },
+      onPublishError: (err) => log.warn('could not publish instance record', { err }),
+      onMalformed,
+    });
+
+    const placer = new Placer({
+      selfId: config.instanceId, cluster, registry, peers, log, constraints: () => constraints, failureExpiryMs: config.loadFailureExpiryMs,
+    });
+    const localCopies = new LocalCopies({
+      selfId: config.instanceId,
+      cache,
+      spi,
+      queue,
+      registry,
+      runtime,
+      log,
+      failureExpiryMs: config.loadFailureExpiryMs,
+      onChanged: () => cluster.requestPublish(),
+      chooseRetryTarget: (modelId, record) => placer.chooseRetryTarget(modelId, record),
+      dispatch: (instanceId, modelId, priority) => placer.dispatch(instanceId, modelId, priority),
+    });
+    placer.attach(localCopies);
+    const management = new Management({
+      registry,
+      placer,
+      log,
+      failureExpiryMs: config.loadFailureExpiryMs,
+      defaultVModelOwner: config.defaultVModelOwner,
+      syncLoadTimeoutMs: 5 * runtime.loadTimeoutMs,
+      syncTransitionTimeoutMs: 4 * 60_000,
+    });
+    leader = new LeaderDuties({
+      registry,
+      cluster,
+      placer,
+      management,
+      log,
+      failureExpiryMs: config.loadFailureExpiryMs,
+      transitionScaleTimeoutMs: 2 * runtime.loadTimeoutMs,
+      orphanGraceMs: 2 * config.leaseTtlSeconds * 1000,
+      sweepIntervalMs: 30_000,
+    });
+
+    // A model unregistered anywhere leaves this instance too.
+    registry.models.onChange((modelId, record) => {
+      if (!record && cache.has(modelId)) void localCopies.forget(modelId);
+    });
+
+    const mirrorError = (err: Error) => log.warn('store watch interrupted; resynchronising', { err });
+    const mirrors = [MODELS_PREFIX, VMODELS_PREFIX, INSTANCES_PREFIX].map((prefix) => new KvMirror(store, prefix, { onError: mirrorError }));
+    this.closers.unshift(() => Promise.all(mirrors.map((m) => m.close())));
+    for (const mirror of mirrors) {
+      mirror.onChange((key, entry) => {
+        registry.models.apply(key, entry, mirror.revision);
+        registry.vmodels.apply(key, entry, mirror.revision);
+        if (key !== INSTANCES_PREFIX + config.instanceId) cluster.apply(key, entry);
+      });
+    }
+    await Promise.all(mirrors.map((m) => m.ready));
+    log.info('registry loaded', { models: registry.models.size, vmodels: registry.vmodels.size, instances: cluster.live().size - 1 });
+
+    const frontDoor = await startFrontDoor({
+      methods: managementMethods({ management, localCopies, isServing: () => this.isReady }),
+      maxMessageSize: config.maxMessageSize,
+      log,
+    }, '0.0.0.0', config.grpcPort);
+    this.closers.unshift(() => frontDoor.close());
+    log.info('front door listening', { port: frontDoor.port });
+
+    await cluster.join();
+    this.closers.unshift(() => cluster.leave());
+
+    const election = new LeaderElection(store, config.instanceId, { ttlSeconds: config.leaseTtlSeconds, onError: (err) => log.warn('leader election error', { err }) });
+    election.onGained(() => leader?.start());
+    election.onLost(() => leader?.stop());
+    this.closers.unshift(async () => {
+      leader?.stop();
+      await election.resign();
+    });
+    await election.start();
+
+    const reconcile = setInterval(() => {
+      localCopies.reconcile(2 * config.leaseTtlSeconds * 1000).catch((err: Error) => log.warn('reconcile failed', { err }));
+    }, RECONCILE_INTERVAL_MS);
+    reconcile.unref();
+    this.closers.unshift(() => clearInterval(reconcile));
+
+    const probes = await startProbeServer(config.probePort, '0.0.0.0', () => this.isReady);
+    this.closers.unshift(() => closeHttp(probes));
+
+    this.onLeave = async () => {
+      this.shuttingDown = true;
+      await cluster.publishNow().catch(() => undefined);
+      queue.close('this instance is leaving the mesh');
+      await localCopies.unloadAll();
+    };
+    this.ready = true;
+    log.info('instance joined the mesh', { instanceId: config.instanceId, address: snapshotSelf().address });
+  }
+
+  /** Leaves the mesh (copies unloaded and deregistered) and stops everything. Safe to call more than once. */
+  stop(reason: string): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log.info('leaving the mesh', { reason });
+      try {
+        await this.onLeave?.();
+      } catch (err) {
+        this.log.warn('error while leaving', { err: err as Error });
+      }
+      await this.close();
+      this.log.info('stopped');
+    })();
+    return this.stopping;
+  }
+
+  private async close(): Promise<void> {
+    this.ready = false;
+    for (const close of this.closers.splice(0)) {
+      try {
+        await close();
+      } catch (err) {
+        this.log.warn('error during shutdown', { err: err as Error });
+      }
+    }
+  }
+}
+
+function closeHttp(server: HttpServer): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
