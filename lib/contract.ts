@@ -46,6 +46,8 @@ export const MeshEnv = {
   /** How long a leaving instance may take to move its models elsewhere. */
   SHUTDOWN_TIMEOUT_MS: 'SHUTDOWN_TIMEOUT_MS',
   SCALEUP_RPM_THRESHOLD: 'MM_SCALEUP_RPM_THRESHOLD',
+  /** Deadline of data-plane calls that carry no grpc-timeout, in milliseconds. */
+  DEFAULT_REQUEST_TIMEOUT_MS: 'MM_DEFAULT_REQUEST_TIMEOUT_MS',
   LOAD_FAILURE_EXPIRY_TIME_MS: 'MM_LOAD_FAILURE_EXPIRY_TIME_MS',
   /** Explicit instance id; defaults to the last 12 characters of the pod name. */
   INSTANCE_ID: 'MM_INSTANCE_ID',

@@ -53,6 +53,8 @@ export interface MeshHandle {
   readonly instanceId: string;
   readonly grpcPort: number;
   readonly probePort: number;
+  /** KServe v2 REST port, when started with `rest: true`. */
+  readonly restPort?: number;
   readonly process: ManagedProcess;
   readonly client: ModelMeshClient;
 }
@@ -63,12 +65,15 @@ export interface StartMeshOptions {
   /** KV_STORE value. */
   readonly kvStore: string;
   readonly serviceName?: string;
+  /** Serve KServe v2 REST on a free port. @default false */
+  readonly rest?: boolean;
   readonly env?: Record<string, string>;
 }
 
 /** Starts `modelmesh serve` and waits until its /ready probe answers 200. */
 export async function startMesh(group: ProcessGroup, options: StartMeshOptions): Promise<MeshHandle> {
   const [grpcPort, probePort, prestopPort] = [await freePort(), await freePort(), await freePort()];
+  const restPort = options.rest ? await freePort() : 0;
   const proc = spawnModelmesh(group, `mesh ${options.instanceId}`, ['serve'], {
     MM_SERVICE_NAME: options.serviceName ?? 'modelmesh-serving',
     KV_STORE: options.kvStore,
@@ -76,11 +81,11 @@ export async function startMesh(group: ProcessGroup, options: StartMeshOptions):
     MM_SVC_GRPC_PORT: String(grpcPort),
     MM_PROBE_PORT: String(probePort),
     MM_PRESTOP_WAIT_PORT: String(prestopPort),
-    MM_REST_PORT: '0',
+    MM_REST_PORT: String(restPort),
     MM_METRICS: 'disabled',
     INTERNAL_GRPC_PORT: String(options.runtimePort),
     MM_KV_LEASE_TTL_SECONDS: '3',
-    MM_LOG_LEVEL: 'info',
+    MM_LOG_LEVEL: process.env.MM_TEST_LOG_LEVEL ?? 'info',
     ...options.env,
   });
   await waitFor(`mesh ${options.instanceId} ready on probe port ${probePort}`, async () => {
@@ -88,7 +93,7 @@ export async function startMesh(group: ProcessGroup, options: StartMeshOptions):
     return (await httpGet(`http://127.0.0.1:${probePort}/ready`)).status === 200;
   }, { timeoutMs: START_TIMEOUT_MS, intervalMs: 100 });
   const client = new ModelMeshClient(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
-  return { instanceId: options.instanceId, grpcPort, probePort, process: proc, client };
+  return { instanceId: options.instanceId, grpcPort, probePort, ...(restPort ? { restPort } : {}), process: proc, client };
 }
 
 interface MeshCalls {

@@ -140,6 +140,13 @@ export class LocalCopies {
     if (next !== undefined) this.o.dispatch(next, modelId, priority);
   }
 
+  /** Removes a copy the runtime no longer has (or should not keep): LRU now, then registry and runtime. */
+  async drop(modelId: string, reason: string): Promise<void> {
+    if (!this.o.cache.remove(modelId)) return;
+    this.o.onChanged();
+    await this.release(modelId, reason);
+  }
+
   /** Finishes an eviction whose space is already freed in the LRU: registry first (so nobody routes to it), then the runtime. */
   private async release(modelId: string, reason: string): Promise<void> {
     this.o.log.info('evicting model', { modelId, reason });

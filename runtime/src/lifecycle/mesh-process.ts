@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
+import { MeshEnv } from '../../../lib/contract';
 import { startFrontDoor } from '../api/front-door';
 import { managementMethods } from '../api/management-methods';
 import { startProbeServer } from '../api/probe-server';
@@ -14,9 +15,13 @@ import { LeaderDuties } from './leader';
 import { Management } from '../mesh/management';
 import { Peers } from '../mesh/peers';
 import { Placer } from '../mesh/placer';
-import { NO_CONSTRAINTS, TypeConstraints, parseTypeConstraints } from '../placement';
+import { NO_CONSTRAINTS, parseTypeConstraints } from '../placement';
 import { InstanceRecord } from '../registry/records';
 import { MODELS_PREFIX, Registry, VMODELS_PREFIX } from '../registry/registry';
+import { startRestServer } from '../rest';
+import { DEFAULT_DATAPLANE_CONFIG, parseDataplaneConfig } from '../router/dataplane-config';
+import { Router } from '../router/router';
+import { SessionPool } from '../router/sessions';
 
 /**
  * Start-up and shutdown of one mesh instance: wait for the runtime to be READY (it purges leftovers), open the
@@ -27,20 +32,24 @@ import { MODELS_PREFIX, Registry, VMODELS_PREFIX } from '../registry/registry';
 const RUNTIME_STARTUP_TIMEOUT_MS = 180_000;
 const RECONCILE_INTERVAL_MS = 30_000;
 
-function readTypeConstraints(path: string | undefined): TypeConstraints {
-  if (!path) return NO_CONSTRAINTS;
+/** Reads and parses an optional JSON settings file named by `variable`; errors name the variable and the file. */
+function readSettingsFile<T>(variable: string, path: string | undefined, parse: (text: string) => T, fallback: T): T {
+  if (!path) return fallback;
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError('MM_TYPE_CONSTRAINTS_PATH', `names a file that cannot be read: ${(err as Error).message}`);
+    throw new ConfigError(variable, `names a file that cannot be read: ${(err as Error).message}`);
   }
   try {
-    return parseTypeConstraints(text);
+    return parse(text);
   } catch (err) {
-    throw new ConfigError('MM_TYPE_CONSTRAINTS_PATH', `file ${path}: ${(err as Error).message}`);
+    throw new ConfigError(variable, `file ${path}: ${(err as Error).message}`);
   }
 }
+
+/** Copies tried per data-plane call before it fails with the last cause. */
+const MAX_ATTEMPTS = 4;
 
 export class MeshProcess {
   /** Starts an instance; on any failure everything already started is stopped again before the error is thrown. */
@@ -70,7 +79,8 @@ export class MeshProcess {
 
   private async run(): Promise<void> {
     const { config, log } = this;
-    const constraints = readTypeConstraints(config.typeConstraintsPath);
+    const constraints = readSettingsFile(MeshEnv.TYPE_CONSTRAINTS_PATH, config.typeConstraintsPath, parseTypeConstraints, NO_CONSTRAINTS);
+    const dataplane = readSettingsFile(MeshEnv.DATAPLANE_CONFIG_PATH, config.dataplaneConfigPath, parseDataplaneConfig, DEFAULT_DATAPLANE_CONFIG);
     const startTime = Date.now();
 
     const spi = new SpiClient(config.runtimeSpi);
@@ -90,6 +100,7 @@ export class MeshProcess {
     const peers = new Peers();
     this.closers.push(() => peers.close());
     let leader: LeaderDuties | undefined;
+    let router: Router | undefined;
 
     const snapshotSelf = (): InstanceRecord => ({
       address: `${config.advertiseAddress}:${config.grpcPort}`,
@@ -101,6 +112,7 @@ export class MeshProcess {
       maxLoadingConcurrency: runtime.maxLoadingConcurrency,
       defaultModelSize: runtime.defaultModelSize,
       rpm: 0,
+      requestsInFlight: router?.requestsInFlight ?? 0,
       labels: config.labels,
       ...(config.zone ? { zone: config.zone } : {}),
       version: config.version,
@@ -173,13 +185,48 @@ export class MeshProcess {
     await Promise.all(mirrors.map((m) => m.ready));
     log.info('registry loaded', { models: registry.models.size, vmodels: registry.vmodels.size, instances: cluster.live().size - 1 });
 
+    const sessions = new SessionPool();
+    this.closers.push(() => sessions.close());
+    router = new Router({
+      selfId: config.instanceId,
+      registry,
+      cluster,
+      localCopies,
+      placer,
+      sessions,
+      runtimeData: config.runtimeData.kind === 'port' ? { kind: 'tcp', host: '127.0.0.1', port: config.runtimeData.port } : { kind: 'socket', path: config.runtimeData.path },
+      runtime,
+      dataplane,
+      maxMessageSize: config.maxMessageSize,
+      defaultTimeoutMs: config.defaultRequestTimeoutMs,
+      maxAttempts: MAX_ATTEMPTS,
+      failureExpiryMs: config.loadFailureExpiryMs,
+      log,
+    });
     const frontDoor = await startFrontDoor({
       methods: managementMethods({ management, localCopies, isServing: () => this.isReady }),
+      dataPlane: router.handle,
       maxMessageSize: config.maxMessageSize,
       log,
     }, '0.0.0.0', config.grpcPort);
     this.closers.unshift(() => frontDoor.close());
     log.info('front door listening', { port: frontDoor.port });
+
+    if (config.restPort !== 0) {
+      // REST calls go through the front door like any client, so they get the same routing, loading and retries.
+      const rest = await startRestServer({
+        port: config.restPort,
+        host: '0.0.0.0',
+        grpcTarget: `127.0.0.1:${frontDoor.port}`,
+        maxBodyBytes: config.maxMessageSize,
+        requestTimeoutMs: config.defaultRequestTimeoutMs,
+        log,
+        isReady: () => this.isReady,
+        serverMetadata: { name: 'modelmesh', version: config.version, extensions: [] },
+      });
+      this.closers.unshift(() => rest.close());
+      log.info('REST listening', { port: rest.port });
+    }
 
     await cluster.join();
     this.closers.unshift(() => cluster.leave());

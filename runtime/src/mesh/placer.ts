@@ -95,9 +95,11 @@ export class Placer {
   }
 
   /** Pure choice of a target for `record` as it stands. */
-  choose(modelId: string, record: ModelRecord, preferLocal: boolean): LoadPlacement {
+  choose(modelId: string, record: ModelRecord, preferLocal: boolean, alsoExcluded?: ReadonlySet<string>): LoadPlacement {
     const failedIn = new Set(activeFailures(record, this.now(), this.o.failureExpiryMs).map(([id]) => id));
     const instances = this.snapshot();
+    const excluded = this.excluded();
+    for (const id of alsoExcluded ?? []) excluded.add(id);
     const size = record.size ?? Math.max(1, ...instances.map((i) => i.defaultModelSize));
     return chooseLoadTarget({
       modelId,
@@ -105,7 +107,7 @@ export class Placer {
       size,
       holders: new Set(Object.keys(record.copies)),
       failedIn,
-      excluded: this.excluded(),
+      excluded,
       localId: this.o.selfId,
       preferLocal,
     }, instances, this.o.constraints(), this.o.random);
@@ -128,18 +130,25 @@ export class Placer {
   }
 
   /**
-   * Makes sure a copy of the model exists or is being loaded somewhere. With `additional`, adds a copy even when
-   * others exist (scale-out, vmodel targets). Does not wait for the load.
+   * Makes sure a copy of the model exists or is being loaded on an instance outside `excluded`. With `additional`,
+   * adds a copy even when others exist (scale-out, vmodel targets). Does not wait for the load.
    */
-  async ensureCopy(modelId: string, options: { priority: LoadPriority; preferLocal: boolean; additional?: boolean }): Promise<EnsureCopyResult> {
+  async ensureCopy(modelId: string, options: {
+    priority: LoadPriority;
+    preferLocal: boolean;
+    additional?: boolean;
+    excluded?: ReadonlySet<string>;
+  }): Promise<EnsureCopyResult> {
     let result: EnsureCopyResult = { kind: 'exists' };
+    const excluded = options.excluded;
     const record = await this.o.registry.models.update(modelId, (r) => {
       if (!r) throw new MeshError(status.NOT_FOUND, `model ${modelId} is not registered`);
-      if (hasAnyCopy(r) && !options.additional) {
+      const usable = excluded ? Object.keys(r.copies).some((i) => !excluded.has(i)) : hasAnyCopy(r);
+      if (usable && !options.additional) {
         result = { kind: 'exists' };
         return UNCHANGED;
       }
-      const placement = this.choose(modelId, r, options.preferLocal);
+      const placement = this.choose(modelId, r, options.preferLocal, excluded);
       if (placement.kind === 'none') {
         result = { kind: 'none', reason: placement.reason };
         return UNCHANGED;

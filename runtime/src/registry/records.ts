@@ -64,6 +64,8 @@ export interface InstanceRecord {
   readonly defaultModelSize: number;
   /** Requests per minute served by this instance. */
   readonly rpm: number;
+  /** Data-plane calls this instance is forwarding right now (to its runtime or to peers). */
+  readonly requestsInFlight: number;
   readonly labels: readonly string[];
   readonly zone?: string;
   readonly version: string;
@@ -171,6 +173,7 @@ export function decodeInstance(key: string, raw: string): InstanceRecord {
     maxLoadingConcurrency: num(o, 'maxLoadingConcurrency', kind, key, 1),
     defaultModelSize: num(o, 'defaultModelSize', kind, key, 1),
     rpm: num(o, 'rpm', kind, key, 0),
+    requestsInFlight: num(o, 'requestsInFlight', kind, key, 0),
     labels: labels as string[],
     zone: optStr(o, 'zone', kind, key),
     version: optStr(o, 'version', kind, key) ?? '',

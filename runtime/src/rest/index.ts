@@ -1,0 +1,6 @@
+export type { RestServer, RestServerOptions } from './server';
+export { startRestServer } from './server';
+export type { InferResponseJson, OutputTensorJson } from './tensors';
+export { inferRequestFromJson, inferResponseToJson } from './tensors';
+export type { Datatype } from './datatypes';
+export { DATATYPES } from './datatypes';

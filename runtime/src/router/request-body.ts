@@ -1,0 +1,130 @@
+import type { ClientHttp2Stream, ServerHttp2Stream } from 'node:http2';
+import { status } from '@grpc/grpc-js';
+import { MeshError } from '../errors';
+
+/**
+ * The caller's request bytes, read once and replayable: a unary request is kept whole so a failed attempt can be
+ * retried on another copy. Frame headers are checked as they pass (message size limit); the bytes themselves are
+ * never decoded here.
+ */
+export class RequestBody {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private ended = false;
+  private failure: MeshError | undefined;
+  /** Bytes left of the frame being read; negative while a frame header is incomplete. */
+  private frameRemaining = 0;
+  private headerBytes: number[] = [];
+  private sink: ClientHttp2Stream | undefined;
+  private readonly waiters: Array<() => void> = [];
+  /** Past this many bytes the body is no longer kept, and the call can no longer be retried. */
+  private replayable = true;
+
+  constructor(private readonly stream: ServerHttp2Stream, private readonly maxMessageSize: number) {
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('end', () => {
+      this.ended = true;
+      this.sink?.end();
+      this.wake();
+    });
+  }
+
+  /** The client has sent everything and all of it is kept: the call can be replayed to another upstream. */
+  get canReplay(): boolean {
+    return this.ended && this.replayable && this.failure === undefined;
+  }
+
+  get error(): MeshError | undefined {
+    return this.failure;
+  }
+
+  private wake(): void {
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.failure) return;
+    this.scanFrames(chunk);
+    if (this.failure) return;
+    if (this.replayable) {
+      this.chunks.push(chunk);
+      this.size += chunk.length;
+      if (this.size > 2 * (this.maxMessageSize + 5)) {
+        if (this.sink) {
+          this.replayable = false;
+          this.chunks.length = 0;
+        } else {
+          // Nowhere to send it yet (a load is under way): let HTTP/2 flow control hold the caller back.
+          this.stream.pause();
+        }
+      }
+    }
+    if (this.sink && !this.sink.write(chunk)) {
+      this.stream.pause();
+      this.sink.once('drain', () => this.stream.resume());
+    }
+    this.wake();
+  }
+
+  /** Checks each frame's declared length against the limit, following frame boundaries across chunks. */
+  private scanFrames(chunk: Buffer): void {
+    let pos = 0;
+    while (pos < chunk.length) {
+      if (this.frameRemaining > 0) {
+        const take = Math.min(this.frameRemaining, chunk.length - pos);
+        this.frameRemaining -= take;
+        pos += take;
+        continue;
+      }
+      this.headerBytes.push(chunk[pos++]);
+      if (this.headerBytes.length < 5) continue;
+      const length = Buffer.from(this.headerBytes).readUInt32BE(1);
+      this.headerBytes = [];
+      if (length > this.maxMessageSize) {
+        this.failure = new MeshError(status.RESOURCE_EXHAUSTED, `request message of ${length} bytes exceeds the limit of ${this.maxMessageSize} bytes (MM_SVC_GRPC_MAX_MSG_SIZE)`);
+        this.wake();
+        return;
+      }
+      this.frameRemaining = length;
+    }
+  }
+
+  /** Resolves with the first complete message (kept bytes must include it), or rejects if the request ends or fails first. */
+  async firstMessage(): Promise<Buffer> {
+    for (;;) {
+      if (this.failure) throw this.failure;
+      const all = Buffer.concat(this.chunks, this.size);
+      if (all.length >= 5) {
+        const length = all.readUInt32BE(1);
+        if (all.length >= 5 + length) return all.subarray(5, 5 + length);
+      }
+      if (this.ended) throw new MeshError(status.INVALID_ARGUMENT, 'the request ended before its first message was complete');
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  /**
+   * Sends the request to `sink`: everything kept so far (or `replacement` instead of the first message), then
+   * whatever arrives later. Only one sink at a time; a retry attaches the next one.
+   */
+  attach(sink: ClientHttp2Stream, replacement?: Buffer): void {
+    this.sink = sink;
+    let kept = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
+    if (replacement) {
+      const firstLength = kept.readUInt32BE(1);
+      kept = Buffer.concat([replacement, kept.subarray(5 + firstLength)]);
+    }
+    if (kept.length > 0) sink.write(kept);
+    if (this.ended) sink.end();
+    if (this.size > 2 * (this.maxMessageSize + 5)) {
+      this.replayable = false;
+      this.chunks.length = 0;
+      this.stream.resume();
+    }
+  }
+
+  detach(): void {
+    this.sink = undefined;
+    this.stream.resume();
+  }
+}

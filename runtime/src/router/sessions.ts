@@ -1,0 +1,53 @@
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+
+/**
+ * Long-lived HTTP/2 client sessions, one per upstream (the local runtime's data endpoint, each peer's front door),
+ * reconnected on demand. Reusing one session keeps the forward path free of connection set-up.
+ */
+
+export type Upstream = { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'socket'; readonly path: string };
+
+export function upstreamKey(upstream: Upstream): string {
+  return upstream.kind === 'tcp' ? `${upstream.host}:${upstream.port}` : `unix:${upstream.path}`;
+}
+
+export class SessionPool {
+  private readonly sessions = new Map<string, http2.ClientHttp2Session>();
+  private closed = false;
+
+  /** An open session to `upstream`, connecting if needed. Connection errors surface on the first request's stream. */
+  get(upstream: Upstream): http2.ClientHttp2Session {
+    const key = upstreamKey(upstream);
+    const existing = this.sessions.get(key);
+    if (existing && !existing.closed && !existing.destroyed) return existing;
+    if (this.closed) throw new Error('session pool is closed');
+    const session = upstream.kind === 'tcp'
+      ? http2.connect(`http://${upstream.host}:${upstream.port}`, { peerMaxConcurrentStreams: 1_000 })
+      : http2.connect('http://localhost', { createConnection: () => net.connect(upstream.path) });
+    // Errors are reported to the streams using the session; the pool only forgets the broken session.
+    session.on('error', () => undefined);
+    const forget = () => {
+      if (this.sessions.get(key) === session) this.sessions.delete(key);
+    };
+    session.on('close', forget);
+    session.on('goaway', forget);
+    session.unref();
+    this.sessions.set(key, session);
+    return session;
+  }
+
+  /** Drops the session to an upstream that failed, so the next request connects afresh. */
+  discard(upstream: Upstream): void {
+    const key = upstreamKey(upstream);
+    const session = this.sessions.get(key);
+    this.sessions.delete(key);
+    session?.destroy();
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const session of this.sessions.values()) session.close();
+    this.sessions.clear();
+  }
+}
