@@ -22,6 +22,8 @@ const MiB = 1024 * 1024;
 const MAX_MESSAGE = MiB;
 const LOAD_DELAY_MS = 400;
 const SERVICE = 'modelmesh-serving';
+/** Low enough that a test's steady trickle makes a model "hot". */
+const SCALE_UP_RPM = 300;
 
 const group = new ProcessGroup();
 const rootPrefix = uniquePrefix('dataplane');
@@ -84,7 +86,7 @@ beforeAll(async () => {
   const kvStore = `etcd:${etcdConnectionFile(sharedEtcdEndpoint(), rootPrefix)}`;
   runtimes = await Promise.all([0, 1, 2].map((i) => startExampleRuntime(group, `runtime ${i}`, ['--load-delay-ms', String(LOAD_DELAY_MS)])));
   meshes = await Promise.all(runtimes.map((runtime, i) => startMesh(group, {
-    instanceId: `mesh-${i}`, runtimePort: runtime.port, kvStore, rest: i === 0, env: { MM_SVC_GRPC_MAX_MSG_SIZE: String(MAX_MESSAGE) },
+    instanceId: `mesh-${i}`, runtimePort: runtime.port, kvStore, rest: i === 0, env: { MM_SVC_GRPC_MAX_MSG_SIZE: String(MAX_MESSAGE), MM_SCALEUP_RPM_THRESHOLD: String(SCALE_UP_RPM) },
   })));
 }, 120_000);
 
@@ -140,6 +142,28 @@ describe('routing', () => {
     const cold = await callMesh(meshes[0].client, 'getModelStatus', { modelId: 'cold' });
     expect(cold.modelCopyInfos.filter((c) => c.copyStatus === ModelStatus.LOADED)).toHaveLength(1);
   });
+});
+
+describe('scale-out', () => {
+  test('a model served above MM_SCALEUP_RPM_THRESHOLD gains a second copy', async () => {
+    await loadOn(meshes[0], 'hot', 'hot: ');
+    const client = inferenceClient(meshes[0]);
+    let stop = false;
+    const load = (async () => {
+      while (!stop) await infer(client, inferRequest('hot', 'x'));
+    })();
+    try {
+      const copies = await waitFor('a second loaded copy of hot', async () => {
+        const result = await callMesh(meshes[1].client, 'getModelStatus', { modelId: 'hot' });
+        const loaded = result.modelCopyInfos.filter((c) => c.copyStatus === ModelStatus.LOADED).map((c) => c.location);
+        return loaded.length >= 2 ? loaded : undefined;
+      }, { timeoutMs: 30_000, intervalMs: 250 });
+      expect(copies).toContain('mesh-0');
+    } finally {
+      stop = true;
+      await load;
+    }
+  }, 45_000);
 });
 
 describe('REST', () => {

@@ -2,6 +2,7 @@ import { MeshError, notFound, toMeshError } from '../errors';
 import { LoadPriority, LoadQueue, RuntimeInfo, SpiClient } from '../loader';
 import { Logger } from '../log';
 import { LruCache } from './lru-cache';
+import { loadedCopies } from '../registry/model-state';
 import { ModelRecord } from '../registry/records';
 import { Registry, UNCHANGED } from '../registry/registry';
 
@@ -76,7 +77,12 @@ export class LocalCopies {
     // Choosing victims and reserving space happen together, with no await between, so concurrent loads never
     // count the same free bytes or pick the same victim.
     const started = this.now();
-    const victims = cache.planEviction(size, new Set([modelId])).victims.map((v) => v.modelId);
+    // A copy whose model is loaded elsewhere too goes before the last copy of anything.
+    const hasOtherCopies = (copy: { modelId: string }) => {
+      const record = registry.models.get(copy.modelId);
+      return record !== undefined && loadedCopies(record).length > 1;
+    };
+    const victims = cache.planEviction(size, new Set([modelId]), hasOtherCopies).victims.map((v) => v.modelId);
     for (const victim of victims) cache.remove(victim);
     cache.addLoading(modelId, size, started);
     this.o.onChanged();

@@ -104,18 +104,24 @@ export class LruCache {
   }
 
   /**
-   * Which loaded, idle copies to unload (least recently used first) so that `needed` bytes are free. Copies that are
+   * Which loaded, idle copies to unload so that `needed` bytes are free: first those `preferred` says may go first
+   * (extra copies of models loaded elsewhere too), then any, each pass in least-recently-used order. Copies that are
    * loading or serving requests, and those in `keep`, are never chosen.
    */
-  planEviction(needed: number, keep: ReadonlySet<string> = new Set()): EvictionPlan {
+  planEviction(needed: number, keep: ReadonlySet<string> = new Set(), preferred: (copy: LocalCopy) => boolean = () => false): EvictionPlan {
     let free = this.free;
     const victims: LocalCopy[] = [];
     if (free >= needed) return { victims, sufficient: true };
-    for (const copy of this.copies.values()) {
-      if (copy.state !== 'loaded' || copy.inFlight > 0 || keep.has(copy.modelId)) continue;
-      victims.push(copy);
-      free += copy.size;
-      if (free >= needed) return { victims, sufficient: true };
+    const chosen = new Set<string>();
+    for (const firstPass of [true, false]) {
+      for (const copy of this.copies.values()) {
+        if (copy.state !== 'loaded' || copy.inFlight > 0 || keep.has(copy.modelId) || chosen.has(copy.modelId)) continue;
+        if (firstPass && !preferred(copy)) continue;
+        victims.push(copy);
+        chosen.add(copy.modelId);
+        free += copy.size;
+        if (free >= needed) return { victims, sufficient: true };
+      }
     }
     return { victims, sufficient: false };
   }

@@ -15,6 +15,8 @@ import { LeaderDuties } from './leader';
 import { Management } from '../mesh/management';
 import { Peers } from '../mesh/peers';
 import { Placer } from '../mesh/placer';
+import { RateTracker } from '../mesh/rates';
+import { Scaler } from '../mesh/scaler';
 import { NO_CONSTRAINTS, parseTypeConstraints } from '../placement';
 import { InstanceRecord } from '../registry/records';
 import { MODELS_PREFIX, Registry, VMODELS_PREFIX } from '../registry/registry';
@@ -101,6 +103,7 @@ export class MeshProcess {
     this.closers.push(() => peers.close());
     let leader: LeaderDuties | undefined;
     let router: Router | undefined;
+    const rates = new RateTracker();
 
     const snapshotSelf = (): InstanceRecord => ({
       address: `${config.advertiseAddress}:${config.grpcPort}`,
@@ -111,7 +114,7 @@ export class MeshProcess {
       loadsInFlight: queue.inFlight + queue.queued,
       maxLoadingConcurrency: runtime.maxLoadingConcurrency,
       defaultModelSize: runtime.defaultModelSize,
-      rpm: 0,
+      rpm: rates.total(),
       requestsInFlight: router?.requestsInFlight ?? 0,
       labels: config.labels,
       ...(config.zone ? { zone: config.zone } : {}),
@@ -201,6 +204,7 @@ export class MeshProcess {
       defaultTimeoutMs: config.defaultRequestTimeoutMs,
       maxAttempts: MAX_ATTEMPTS,
       failureExpiryMs: config.loadFailureExpiryMs,
+      rates,
       log,
     });
     const frontDoor = await startFrontDoor({
@@ -239,6 +243,12 @@ export class MeshProcess {
       await election.resign();
     });
     await election.start();
+
+    const scaler = new Scaler({
+      selfId: config.instanceId, registry, cluster, placer, rates, thresholdRpm: config.scaleUpRpmThreshold, log,
+    });
+    scaler.start();
+    this.closers.unshift(() => scaler.stop());
 
     const reconcile = setInterval(() => {
       localCopies.reconcile(2 * config.leaseTtlSeconds * 1000).catch((err: Error) => log.warn('reconcile failed', { err }));

@@ -15,6 +15,7 @@ import { MeshError, toMeshError } from '../errors';
 import { RuntimeInfo } from '../loader';
 import { Logger } from '../log';
 import { Placer } from '../mesh/placer';
+import { RateTracker } from '../mesh/rates';
 import { chooseServingCopy } from '../placement';
 import { activeFailures, loadedCopies } from '../registry/model-state';
 import { Registry } from '../registry/registry';
@@ -49,6 +50,8 @@ export interface RouterOptions {
   /** Copies tried per call before giving up. */
   readonly maxAttempts: number;
   readonly failureExpiryMs: number;
+  /** Counts requests served by local copies, for scale-out. */
+  readonly rates: RateTracker;
   readonly log: Logger;
 }
 
@@ -265,6 +268,7 @@ export class Router {
     if (target.local) {
       const copy = this.o.localCopies.cache.touch(modelId, Date.now());
       if (copy) copy.inFlight++;
+      this.o.rates.record(modelId);
     } else {
       this.inFlight.set(target.instanceId, (this.inFlight.get(target.instanceId) ?? 0) + 1);
     }

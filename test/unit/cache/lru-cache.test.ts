@@ -69,3 +69,16 @@ describe('LruCache', () => {
     expect(cache.usedSince(5).map((c) => c.modelId)).toEqual(['new', 'mid']);
   });
 });
+
+describe('LruCache eviction preference', () => {
+  test('preferred copies (loaded elsewhere too) go before the least recently used last copies', () => {
+    const cache = new LruCache(100);
+    for (const [id, t] of [['only-old', 1], ['extra-new', 2], ['only-new', 3]] as const) {
+      cache.addLoading(id, 30, t);
+      cache.markLoaded(id, 30, t);
+    }
+    const plan = cache.planEviction(30, new Set(), (copy) => copy.modelId === 'extra-new');
+    expect(plan.victims.map((c) => c.modelId)).toEqual(['extra-new']);
+    expect(cache.planEviction(60, new Set(), (copy) => copy.modelId === 'extra-new').victims.map((c) => c.modelId)).toEqual(['extra-new', 'only-old']);
+  });
+});
