@@ -48,6 +48,8 @@ export const MeshEnv = {
   SCALEUP_RPM_THRESHOLD: 'MM_SCALEUP_RPM_THRESHOLD',
   /** Deadline of data-plane calls that carry no grpc-timeout, in milliseconds. */
   DEFAULT_REQUEST_TIMEOUT_MS: 'MM_DEFAULT_REQUEST_TIMEOUT_MS',
+  /** Calls that may wait for a copy at its concurrency limit (runtimes with limitModelConcurrency). */
+  MAX_QUEUED_PER_COPY: 'MM_MAX_QUEUED_PER_COPY',
   LOAD_FAILURE_EXPIRY_TIME_MS: 'MM_LOAD_FAILURE_EXPIRY_TIME_MS',
   /** Explicit instance id; defaults to the last 12 characters of the pod name. */
   INSTANCE_ID: 'MM_INSTANCE_ID',

@@ -60,6 +60,8 @@ export interface MeshConfig {
   readonly scaleUpRpmThreshold: number;
   /** Deadline of data-plane calls without grpc-timeout. */
   readonly defaultRequestTimeoutMs: number;
+  /** Calls that may wait for a copy at its concurrency limit. */
+  readonly maxQueuedPerCopy: number;
   readonly loadFailureExpiryMs: number;
   readonly maxMessageSize: number;
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -187,6 +189,7 @@ export function loadConfig(env: Env, version: string, host: () => string = hostn
     shutdownTimeoutMs: integer(env, MeshEnv.SHUTDOWN_TIMEOUT_MS, 30_000, 0, 3_600_000),
     scaleUpRpmThreshold: integer(env, MeshEnv.SCALEUP_RPM_THRESHOLD, 2_000, 1, 10_000_000),
     defaultRequestTimeoutMs: integer(env, MeshEnv.DEFAULT_REQUEST_TIMEOUT_MS, 120_000, 1, 3_600_000),
+    maxQueuedPerCopy: integer(env, MeshEnv.MAX_QUEUED_PER_COPY, 1_000, 0, 1_000_000),
     loadFailureExpiryMs: integer(env, MeshEnv.LOAD_FAILURE_EXPIRY_TIME_MS, 900_000, 1_000, 86_400_000),
     maxMessageSize: integer(env, MeshEnv.GRPC_MAX_MSG_SIZE, 16 * 1024 * 1024, 1024, 2 ** 31 - 1),
     logLevel: logLevel as MeshConfig['logLevel'],

@@ -29,6 +29,7 @@ describe('modelmesh runtime example options', () => {
       loadDelayMs: 0,
       maxLoadingConcurrency: DEFAULT_MAX_LOADING_CONCURRENCY,
       loadTimeoutMs: DEFAULT_LOAD_TIMEOUT_MS,
+      inferDelayMs: 0,
     });
     expect(DEFAULT_CAPACITY_BYTES).toBe(256 * 1024 * 1024);
     expect(DEFAULT_MAX_LOADING_CONCURRENCY).toBe(4);
@@ -38,7 +39,8 @@ describe('modelmesh runtime example options', () => {
   test('every flag is read, as "--flag value" or "--flag=value"', () => {
     expect(options([
       '--port', '9001', '--host=0.0.0.0', '--capacity', '1000', '--model-size=100', '--default-model-size', '200',
-      '--load-delay-ms', '250', '--max-loading-concurrency=2', '--load-timeout-ms', '5000',
+      '--load-delay-ms', '250', '--max-loading-concurrency=2', '--load-timeout-ms', '5000', '--fail-path', 'bad',
+      '--model-concurrency', '3', '--infer-delay-ms=20',
     ])).toEqual({
       host: '0.0.0.0',
       port: 9001,
@@ -48,6 +50,9 @@ describe('modelmesh runtime example options', () => {
       loadDelayMs: 250,
       maxLoadingConcurrency: 2,
       loadTimeoutMs: 5000,
+      failPath: 'bad',
+      modelConcurrency: 3,
+      inferDelayMs: 20,
     });
   });
 

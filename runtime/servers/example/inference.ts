@@ -41,7 +41,7 @@ export function statusOf(err: unknown): { code: number; details: string } {
 }
 
 /** inference.GRPCInferenceService (KServe v2) over the loaded example models. */
-export function inferenceService(store: ModelStore): GRPCInferenceServiceServer {
+export function inferenceService(store: ModelStore, inferDelayMs = 0): GRPCInferenceServiceServer {
   return {
     serverLive: (_call, callback) => callback(null, { live: true }),
     serverReady: (_call, callback) => callback(null, { ready: true }),
@@ -61,9 +61,12 @@ export function inferenceService(store: ModelStore): GRPCInferenceServiceServer 
         outputs: [{ name: OUTPUT_NAME, datatype: BYTES, shape: [-1] }],
       };
     }),
-    modelInfer: (call, callback) => answer(callback, () => {
-      const model = requireModel(store, call.metadata, call.request.modelName);
-      return inferExample(model.id, model.bytes, call.request);
-    }),
+    modelInfer: (call, callback) => {
+      const run = () => answer(callback, () => {
+        const model = requireModel(store, call.metadata, call.request.modelName);
+        return inferExample(model.id, model.bytes, call.request);
+      });
+      if (inferDelayMs > 0) setTimeout(run, inferDelayMs); else run();
+    },
   };
 }

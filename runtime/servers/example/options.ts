@@ -20,6 +20,10 @@ export interface ExampleRuntimeOptions {
   readonly loadTimeoutMs: number;
   /** Loads of model paths containing this text fail on this runtime only. @default none */
   readonly failPath?: string;
+  /** Per-model concurrency limit reported to the mesh (limitModelConcurrency); undefined means no limit. */
+  readonly modelConcurrency?: number;
+  /** Extra time every ModelInfer takes, to make concurrency observable. @default 0 */
+  readonly inferDelayMs: number;
 }
 
 export type ParsedExampleArgs =
@@ -58,13 +62,15 @@ Options:
   --max-loading-concurrency <n>  loads running at once; more are queued (default ${DEFAULT_MAX_LOADING_CONCURRENCY})
   --load-timeout-ms <n>          model loading timeout reported to the mesh (default ${DEFAULT_LOAD_TIMEOUT_MS})
   --fail-path <text>             also fail loads of model paths containing <text> (this runtime only)
+  --model-concurrency <n>        ask the mesh to send each model at most <n> calls at once (default: no limit)
+  --infer-delay-ms <n>           extra time each ModelInfer takes (default 0)
   --help                         print this help and exit
 `;
 
 type FlagName = 'port' | 'host' | 'capacity' | 'model-size' | 'default-model-size' | 'load-delay-ms'
-  | 'max-loading-concurrency' | 'load-timeout-ms' | 'fail-path';
+  | 'max-loading-concurrency' | 'load-timeout-ms' | 'fail-path' | 'model-concurrency' | 'infer-delay-ms';
 const FLAGS: ReadonlySet<string> = new Set<FlagName>(['port', 'host', 'capacity', 'model-size', 'default-model-size',
-  'load-delay-ms', 'max-loading-concurrency', 'load-timeout-ms', 'fail-path']);
+  'load-delay-ms', 'max-loading-concurrency', 'load-timeout-ms', 'fail-path', 'model-concurrency', 'infer-delay-ms']);
 
 /**
  * Turns the arguments after `runtime example` (and the environment) into validated options. Pure: throws
@@ -120,6 +126,8 @@ export function parseExampleOptions(argv: readonly string[],
   const loadTimeoutMs = optionalInteger(given, 'load-timeout-ms', 100, UINT32_MAX, 'a whole number of milliseconds, 100 or more')
     ?? DEFAULT_LOAD_TIMEOUT_MS;
 
+  const modelConcurrency = optionalInteger(given, 'model-concurrency', 1, UINT32_MAX, 'a whole number, 1 or more');
+  const inferDelayMs = optionalInteger(given, 'infer-delay-ms', 0, UINT32_MAX, 'a whole number of milliseconds (0 or more)') ?? 0;
   const failPath = given.get('fail-path');
   if (failPath !== undefined && failPath === '') throw new ExampleOptionError('--fail-path', '--fail-path must not be empty');
 
@@ -139,6 +147,8 @@ export function parseExampleOptions(argv: readonly string[],
     loadTimeoutMs,
     ...(modelSizeBytes === undefined ? {} : { modelSizeBytes }),
     ...(failPath === undefined ? {} : { failPath }),
+    ...(modelConcurrency === undefined ? {} : { modelConcurrency }),
+    inferDelayMs,
   };
   return { kind: 'run', options: Object.freeze(options) };
 }

@@ -27,7 +27,7 @@ export async function startExampleRuntimeServer(options: ExampleRuntimeOptions,
   const store = new ModelStore(options, log);
   const server = new Server();
   server.addService(ModelRuntimeService, modelRuntimeService(store, options));
-  server.addService(GRPCInferenceServiceService, inferenceService(store));
+  server.addService(GRPCInferenceServiceService, inferenceService(store, options.inferDelayMs));
   server.addService(ExampleStreamService, echoService(store));
 
   const address = `${options.host.includes(':') && !options.host.startsWith('[') ? `[${options.host}]` : options.host}:${options.port}`;

@@ -18,7 +18,7 @@ export function readyStatus(options: ExampleRuntimeOptions): RuntimeStatusRespon
     // No id injection: this runtime reads the concrete model id from the mm-model-id header the mesh always sets,
     // so no request body needs rewriting, and every data-plane method (KServe v2 and ExampleStream) is allowed.
     methodInfos: {},
-    limitModelConcurrency: false,
+    limitModelConcurrency: options.modelConcurrency !== undefined,
     allowAnyMethod: true,
   };
 }
@@ -33,7 +33,7 @@ export function modelRuntimeService(store: ModelStore, options: ExampleRuntimeOp
     }),
     loadModel: (call, callback) => settle(callback, async () => {
       const model = await store.load(call.request);
-      return { sizeInBytes: model.sizeInBytes, maxConcurrency: 0 };
+      return { sizeInBytes: model.sizeInBytes, maxConcurrency: options.modelConcurrency ?? 0 };
     }),
     unloadModel: (call, callback) => settle(callback, async () => {
       await store.unload(call.request.modelId);

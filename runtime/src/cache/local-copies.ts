@@ -100,15 +100,18 @@ export class LocalCopies {
 
     log.info('loading model', { modelId, size, priority });
     let loadedSize: number;
+    let maxConcurrency = 0;
     try {
       const response = await this.o.queue.run(priority, () => spi.load(modelId, info.type, info.path ?? '', info.key ?? '', runtime.loadTimeoutMs));
       loadedSize = response.sizeInBytes || await spi.modelSize(modelId) || size;
+      if (runtime.limitModelConcurrency) maxConcurrency = response.maxConcurrency;
     } catch (err) {
       await this.recordFailure(modelId, toMeshError(err), priority);
       throw toMeshError(err);
     }
     const loadedAt = this.now();
-    cache.markLoaded(modelId, loadedSize, loadedAt);
+    const loadedCopy = cache.markLoaded(modelId, loadedSize, loadedAt);
+    if (loadedCopy) loadedCopy.maxConcurrency = maxConcurrency;
     this.o.onChanged();
     const after = await registry.models.update(modelId, (r) => (r ? {
       ...r,

@@ -15,6 +15,8 @@ export interface LocalCopy {
   inFlight: number;
   /** When the copy finished loading (ms since epoch), 0 while loading. */
   loadedAt: number;
+  /** Calls the runtime accepts at once for this copy (limitModelConcurrency); 0 means no limit. */
+  maxConcurrency: number;
 }
 
 export interface EvictionPlan {
@@ -55,7 +57,7 @@ export class LruCache {
   addLoading(modelId: string, size: number, lastUsed: number): LocalCopy {
     const existing = this.copies.get(modelId);
     if (existing) return existing;
-    const copy: LocalCopy = { modelId, state: 'loading', size, lastUsed, inFlight: 0, loadedAt: 0 };
+    const copy: LocalCopy = { modelId, state: 'loading', size, lastUsed, inFlight: 0, loadedAt: 0, maxConcurrency: 0 };
     this.copies.set(modelId, copy);
     this.usedBytes += size;
     return copy;

@@ -205,6 +205,7 @@ export class MeshProcess {
       maxAttempts: MAX_ATTEMPTS,
       failureExpiryMs: config.loadFailureExpiryMs,
       rates,
+      maxQueuedPerCopy: config.maxQueuedPerCopy,
       log,
     });
     const frontDoor = await startFrontDoor({

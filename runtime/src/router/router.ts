@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { ClientResponse } from './client-response';
+import { ConcurrencyGate } from './concurrency-gate';
 import { DataplaneConfig } from './dataplane-config';
 import { forwardOnce } from './forward';
 import { spliceString } from './protobuf-path';
@@ -52,6 +53,8 @@ export interface RouterOptions {
   readonly failureExpiryMs: number;
   /** Counts requests served by local copies, for scale-out. */
   readonly rates: RateTracker;
+  /** Calls that may wait for a copy at its concurrency limit before further calls are refused. */
+  readonly maxQueuedPerCopy: number;
   readonly log: Logger;
 }
 
@@ -72,8 +75,11 @@ export class Router {
   /** Calls this instance has in flight to each peer, for picking the least busy copy. */
   private readonly inFlight = new Map<string, number>();
   private forwarding = 0;
+  private readonly gate: ConcurrencyGate;
 
-  constructor(private readonly o: RouterOptions) {}
+  constructor(private readonly o: RouterOptions) {
+    this.gate = new ConcurrencyGate(o.maxQueuedPerCopy);
+  }
 
   /** Calls being forwarded right now, to the local runtime or to peers. */
   get requestsInFlight(): number {
@@ -184,6 +190,14 @@ export class Router {
       const inject = injectionPath !== undefined && injectionPath.length > 0 && message !== undefined && target.local;
       const replacement = inject ? frameMessage(spliceString(message, injectionPath, modelId)) : undefined;
       const canRetry = () => attempts < this.o.maxAttempts && body.canReplay && !forwardedBy;
+      if (target.local && localCopy) {
+        await this.gate.admit(localCopy);
+        if (response.done) {
+          // The call ended while it waited: hand its turn to the next waiter.
+          this.gate.release(modelId);
+          return;
+        }
+      }
       this.begin(target, modelId);
       let outcome;
       try {
@@ -279,6 +293,7 @@ export class Router {
     if (target.local) {
       const copy = this.o.localCopies.cache.get(modelId);
       if (copy && copy.inFlight > 0) copy.inFlight--;
+      this.gate.release(modelId);
     } else {
       const n = (this.inFlight.get(target.instanceId) ?? 1) - 1;
       if (n > 0) this.inFlight.set(target.instanceId, n); else this.inFlight.delete(target.instanceId);
