@@ -8,6 +8,7 @@ const RUNTIME_DEPS: Record<string, string> = {
   '@bufbuild/protobuf': '^2.10.0',
   '@grpc/grpc-js': '^1.14.0',
   'etcd3': '^1.1.2',
+  'onnxruntime-node': '^1.22.0',
 };
 
 const project = new typescript.TypeScriptProject({
