@@ -53,6 +53,7 @@ export interface MeshHandle {
   readonly instanceId: string;
   readonly grpcPort: number;
   readonly probePort: number;
+  readonly prestopPort: number;
   /** KServe v2 REST port, when started with `rest: true`. */
   readonly restPort?: number;
   readonly process: ManagedProcess;
@@ -93,7 +94,7 @@ export async function startMesh(group: ProcessGroup, options: StartMeshOptions):
     return (await httpGet(`http://127.0.0.1:${probePort}/ready`)).status === 200;
   }, { timeoutMs: START_TIMEOUT_MS, intervalMs: 100 });
   const client = new ModelMeshClient(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
-  return { instanceId: options.instanceId, grpcPort, probePort, ...(restPort ? { restPort } : {}), process: proc, client };
+  return { instanceId: options.instanceId, grpcPort, probePort, prestopPort, ...(restPort ? { restPort } : {}), process: proc, client };
 }
 
 interface MeshCalls {

@@ -50,7 +50,7 @@ export function waitForTcpPort(port: number, host = '127.0.0.1', options?: WaitO
 }
 
 /** GETs a URL and resolves with its status and body. */
-export function httpGet(url: string): Promise<{ status: number; body: string }> {
+export function httpGet(url: string, timeoutMs = 5_000): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, (res) => {
       const chunks: Buffer[] = [];
@@ -59,7 +59,7 @@ export function httpGet(url: string): Promise<{ status: number; body: string }> 
       res.on('error', reject);
     });
     req.on('error', reject);
-    req.setTimeout(5_000, () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET ${url} timed out`)));
   });
 }
 

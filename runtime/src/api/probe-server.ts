@@ -24,3 +24,24 @@ export function startProbeServer(port: number, host: string, isReady: () => bool
     server.listen(port, host, () => resolve(server));
   });
 }
+
+/**
+ * `/prestop` on the prestop port, for Kubernetes preStop hooks: the request starts the make-before-break leave and is
+ * answered only once the instance has left, so the container's stop waits for the models to be elsewhere.
+ */
+export function startPrestopServer(port: number, host: string, leave: () => Promise<void>): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    if ((req.url ?? '').split('?')[0] !== ProbePaths.PRESTOP) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    leave().then(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('left the mesh\n'),
+      (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`leave failed: ${err.message}\n`));
+  });
+  // A leave can take up to SHUTDOWN_TIMEOUT_MS: no server-side timeout on these requests.
+  server.requestTimeout = 0;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}

@@ -1,4 +1,4 @@
-import { MeshError, notFound, toMeshError } from '../errors';
+import { MeshError, notFound, toMeshError, unavailable } from '../errors';
 import { LoadPriority, LoadQueue, RuntimeInfo, SpiClient } from '../loader';
 import { Logger } from '../log';
 import { LruCache } from './lru-cache';
@@ -44,6 +44,7 @@ function withoutKey<V>(map: Readonly<Record<string, V>>, key: string): Record<st
 
 export class LocalCopies {
   private readonly loading = new Map<string, Promise<void>>();
+  private closed = false;
   private readonly now: () => number;
 
   constructor(private readonly o: LocalCopiesOptions) {
@@ -54,6 +55,11 @@ export class LocalCopies {
     return this.o.cache;
   }
 
+  /** Refuses new loads from now on (leaving); loads under way finish. */
+  close(): void {
+    this.closed = true;
+  }
+
   /**
    * Loads `modelId` here (or joins the load already under way). Resolves once loaded; rejects with the runtime's
    * error after recording the failure and handing the model to the next candidate.
@@ -62,6 +68,7 @@ export class LocalCopies {
     const running = this.loading.get(modelId);
     if (running) return running;
     if (this.o.cache.get(modelId)?.state === 'loaded') return Promise.resolve();
+    if (this.closed) return Promise.reject(unavailable(`instance ${this.o.selfId} is leaving the mesh and takes no new loads`));
     const load = this.load(modelId, priority).finally(() => this.loading.delete(modelId));
     this.loading.set(modelId, load);
     return load;

@@ -3,7 +3,7 @@ import type { Server as HttpServer } from 'node:http';
 import { MeshEnv } from '../../../lib/contract';
 import { startFrontDoor } from '../api/front-door';
 import { managementMethods } from '../api/management-methods';
-import { startProbeServer } from '../api/probe-server';
+import { startPrestopServer, startProbeServer } from '../api/probe-server';
 import { LocalCopies } from '../cache/local-copies';
 import { LruCache } from '../cache/lru-cache';
 import { Cluster, INSTANCES_PREFIX } from '../cluster/cluster';
@@ -12,13 +12,15 @@ import { KvMirror, KvStore, LeaderElection, openStore } from '../kv';
 import { LoadQueue, RuntimeInfo, SpiClient, describeEndpoint } from '../loader';
 import { Logger } from '../log';
 import { LeaderDuties } from './leader';
+import { leaveMesh } from './leave';
 import { Management } from '../mesh/management';
 import { Peers } from '../mesh/peers';
 import { Placer } from '../mesh/placer';
 import { RateTracker } from '../mesh/rates';
 import { Scaler } from '../mesh/scaler';
 import { NO_CONSTRAINTS, parseTypeConstraints } from '../placement';
-import { InstanceRecord } from '../registry/records';
+import { loadedCopies } from '../registry/model-state';
+import { InstanceRecord, ModelRecord } from '../registry/records';
 import { MODELS_PREFIX, Registry, VMODELS_PREFIX } from '../registry/registry';
 import { startRestServer } from '../rest';
 import { DEFAULT_DATAPLANE_CONFIG, parseDataplaneConfig } from '../router/dataplane-config';
@@ -50,6 +52,9 @@ function readSettingsFile<T>(variable: string, path: string | undefined, parse: 
   }
 }
 
+/** Time kept back from SHUTDOWN_TIMEOUT_MS for unloading and deregistering after the moves. */
+const LEAVE_MARGIN_MS = 2_000;
+
 /** Copies tried per data-plane call before it fails with the last cause. */
 const MAX_ATTEMPTS = 4;
 
@@ -69,6 +74,7 @@ export class MeshProcess {
   private ready = false;
   private shuttingDown = false;
   private stopping: Promise<void> | undefined;
+  private leaving: Promise<void> | undefined;
   private readonly closers: Array<() => Promise<unknown> | unknown> = [];
   /** Set once running: leaves the mesh (copies deregistered and unloaded). */
   private onLeave: (() => Promise<void>) | undefined;
@@ -259,26 +265,59 @@ export class MeshProcess {
 
     const probes = await startProbeServer(config.probePort, '0.0.0.0', () => this.isReady);
     this.closers.unshift(() => closeHttp(probes));
+    const prestop = await startPrestopServer(config.prestopPort, '0.0.0.0', () => this.leave('preStop hook'));
+    this.closers.unshift(() => closeHttp(prestop));
 
     this.onLeave = async () => {
+      const deadline = Date.now() + Math.max(0, config.shutdownTimeoutMs - LEAVE_MARGIN_MS);
       this.shuttingDown = true;
-      await cluster.publishNow().catch(() => undefined);
+      localCopies.close();
       queue.close('this instance is leaving the mesh');
-      await localCopies.unloadAll();
+      // Others stop placing here as soon as they see the flag; this instance keeps serving its copies meanwhile.
+      await cluster.publishNow().catch((err: Error) => log.warn('could not publish leaving state', { err }));
+      const self = config.instanceId;
+      const elsewhere = (r: ModelRecord | undefined) => r !== undefined && loadedCopies(r).some((i) => i !== self && !cluster.get(i)?.shuttingDown);
+      await leaveMesh({
+        now: Date.now,
+        localCopies: () => cache.list().filter((c) => c.state === 'loaded'),
+        loadedElsewhere: (modelId) => elsewhere(registry.models.get(modelId)),
+        copyElsewhere: async (modelId) => (await placer.ensureCopy(modelId, { priority: 'background', preferLocal: false, excluded: new Set([self]) })).kind !== 'none',
+        waitLoadedElsewhere: async (modelId, until) => {
+          const record = await registry.models.waitFor(modelId, (r) => !r || elsewhere(r) || !Object.keys(r.copies).some((i) => i !== self), until,
+            `model ${modelId} to load elsewhere`).catch(() => undefined);
+          return elsewhere(record);
+        },
+        unloadLocal: (modelId) => localCopies.drop(modelId, 'this instance is leaving the mesh'),
+        log,
+      }, { deadline });
+      await cluster.leave();
     };
     this.ready = true;
     log.info('instance joined the mesh', { instanceId: config.instanceId, address: snapshotSelf().address });
   }
 
   /** Leaves the mesh (copies unloaded and deregistered) and stops everything. Safe to call more than once. */
-  stop(reason: string): Promise<void> {
-    this.stopping ??= (async () => {
+  /**
+   * Leaves the mesh make-before-break: recently used models are loaded elsewhere first, then the local copies are
+   * unloaded and the instance record removed. Keeps serving meanwhile. Safe to call more than once.
+   */
+  leave(reason: string): Promise<void> {
+    this.leaving ??= (async () => {
       this.log.info('leaving the mesh', { reason });
       try {
         await this.onLeave?.();
       } catch (err) {
         this.log.warn('error while leaving', { err: err as Error });
       }
+      this.log.info('left the mesh');
+    })();
+    return this.leaving;
+  }
+
+  /** Leaves the mesh (if not done yet) and stops everything. Safe to call more than once. */
+  stop(reason: string): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.leave(reason);
       await this.close();
       this.log.info('stopped');
     })();
