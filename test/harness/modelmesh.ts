@@ -31,8 +31,9 @@ export interface ExampleRuntimeHandle {
   readonly process: ManagedProcess;
 }
 
-export async function startExampleRuntime(group: ProcessGroup, name: string, flags: readonly string[] = []): Promise<ExampleRuntimeHandle> {
-  const port = await freePort();
+export async function startExampleRuntime(group: ProcessGroup, name: string, flags: readonly string[] = [],
+  fixedPort?: number): Promise<ExampleRuntimeHandle> {
+  const port = fixedPort ?? await freePort();
   const proc = spawnModelmesh(group, name, ['runtime', 'example', '--port', String(port), ...flags]);
   await waitFor(`${name} listening on ${port}`, async () => {
     if (!proc.running) throw new Error(`${name} exited early:\n${proc.log}`);

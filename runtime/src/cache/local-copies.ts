@@ -215,6 +215,17 @@ export class LocalCopies {
     return repaired;
   }
 
+  /**
+   * The runtime lost every model (it crashed or restarted): forget all local copies and remove them from the
+   * registry, without asking the runtime.
+   */
+  async forgetAll(): Promise<void> {
+    const copies = this.o.cache.list();
+    for (const copy of copies) this.o.cache.remove(copy.modelId);
+    this.o.onChanged();
+    await Promise.all(copies.map((c) => this.removeFromRegistry(c.modelId).catch(() => undefined)));
+  }
+
   /** Unloads every copy and removes them from the registry (leaving the mesh). */
   async unloadAll(): Promise<void> {
     for (const copy of this.o.cache.list()) {

@@ -13,6 +13,7 @@ import { LoadQueue, RuntimeInfo, SpiClient, describeEndpoint } from '../loader';
 import { Logger } from '../log';
 import { LeaderDuties } from './leader';
 import { leaveMesh } from './leave';
+import { RuntimeWatch } from './runtime-watch';
 import { Management } from '../mesh/management';
 import { Peers } from '../mesh/peers';
 import { Placer } from '../mesh/placer';
@@ -82,8 +83,10 @@ export class MeshProcess {
   private constructor(readonly config: MeshConfig, private readonly log: Logger) {}
 
   get isReady(): boolean {
-    return this.ready && !this.shuttingDown;
+    return this.ready && !this.shuttingDown && this.runtimeHealthy();
   }
+
+  private runtimeHealthy: () => boolean = () => true;
 
   private async run(): Promise<void> {
     const { config, log } = this;
@@ -126,7 +129,8 @@ export class MeshProcess {
       ...(config.zone ? { zone: config.zone } : {}),
       version: config.version,
       startTime,
-      shuttingDown: this.shuttingDown,
+      // An instance whose model server is down takes no loads either: to placement it is as good as leaving.
+      shuttingDown: this.shuttingDown || !this.runtimeHealthy(),
       updated: Date.now(),
     });
     const cluster = new Cluster(store, config.instanceId, config.leaseTtlSeconds, snapshotSelf, {
@@ -250,6 +254,16 @@ export class MeshProcess {
       await election.resign();
     });
     await election.start();
+
+    const runtimeWatch = new RuntimeWatch({
+      spi,
+      log,
+      onDown: () => localCopies.forgetAll(),
+      onUp: () => cluster.requestPublish(),
+    });
+    this.runtimeHealthy = () => runtimeWatch.healthy;
+    runtimeWatch.start();
+    this.closers.unshift(() => runtimeWatch.stop());
 
     const scaler = new Scaler({
       selfId: config.instanceId, registry, cluster, placer, rates, thresholdRpm: config.scaleUpRpmThreshold, log,

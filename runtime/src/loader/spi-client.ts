@@ -52,6 +52,8 @@ export function runtimeInfoFrom(response: RuntimeStatusResponse): RuntimeInfo {
 }
 
 const PREDICT_SIZE_TIMEOUT_MS = 500;
+/** A model id no runtime holds, used to check that the runtime answers. */
+const LIVENESS_PROBE_ID = '__modelmesh_liveness_probe__';
 const MODEL_SIZE_TIMEOUT_MS = 30_000;
 const UNLOAD_TIMEOUT_MS = 60_000;
 const STATUS_TIMEOUT_MS = 5_000;
@@ -137,6 +139,20 @@ export class SpiClient {
     } catch (err) {
       if ((err as MeshError).code === status.UNIMPLEMENTED) this.predictSizeSupported = false;
       return undefined;
+    }
+  }
+
+  /**
+   * Whether the runtime answers at all: any reply, even an error status, counts; only "unreachable" and "no answer in
+   * time" do not. Asks the size of a model that does not exist, which no runtime acts on.
+   */
+  async answers(timeoutMs = 1_000): Promise<boolean> {
+    try {
+      await this.call(this.client.modelSize, { modelId: LIVENESS_PROBE_ID }, timeoutMs, 'modelSize (liveness)');
+      return true;
+    } catch (err) {
+      const code = (err as MeshError).code;
+      return code !== status.UNAVAILABLE && code !== status.DEADLINE_EXCEEDED;
     }
   }
 
