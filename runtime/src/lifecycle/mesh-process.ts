@@ -11,6 +11,7 @@ import { ConfigError, MeshConfig } from '../config';
 import { KvMirror, KvStore, LeaderElection, openStore } from '../kv';
 import { LoadQueue, RuntimeInfo, SpiClient, describeEndpoint } from '../loader';
 import { Logger } from '../log';
+import { CatalogReconciler } from './catalog';
 import { LeaderDuties } from './leader';
 import { leaveMesh } from './leave';
 import { RuntimeWatch } from './runtime-watch';
@@ -247,8 +248,18 @@ export class MeshProcess {
     this.closers.unshift(() => cluster.leave());
 
     const election = new LeaderElection(store, config.instanceId, { ttlSeconds: config.leaseTtlSeconds, onError: (err) => log.warn('leader election error', { err }) });
-    election.onGained(() => leader?.start());
-    election.onLost(() => leader?.stop());
+    const catalog = config.catalogPath
+      ? new CatalogReconciler({ path: config.catalogPath, store, management, log, defaultOwner: config.defaultVModelOwner })
+      : undefined;
+    election.onGained(() => {
+      leader?.start();
+      catalog?.start();
+    });
+    election.onLost(() => {
+      leader?.stop();
+      catalog?.stop();
+    });
+    this.closers.unshift(() => catalog?.stop());
     this.closers.unshift(async () => {
       leader?.stop();
       await election.resign();
