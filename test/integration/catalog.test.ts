@@ -1,11 +1,11 @@
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Metadata, ServiceError, credentials } from '@grpc/grpc-js';
 import { Catalog } from '../../lib/contract';
-import { GRPCInferenceServiceClient, ModelInferRequest } from '../../proto/gen/grpc_predict_v2';
+import { GRPCInferenceServiceClient } from '../../proto/gen/grpc_predict_v2';
 import { ModelStatusInfo_ModelStatus as ModelStatus, VModelStatusInfo_VModelStatus as VModelStatus } from '../../proto/gen/model-mesh';
 import { catalogModelId } from '../../runtime/src/lifecycle/catalog';
+import { bytesRequest, infer, inferenceClient, outputText } from '../harness/inference';
 import { MeshHandle, callMesh, startExampleRuntime, startMesh } from '../harness/modelmesh';
 import { ProcessGroup } from '../harness/processes';
 import { waitFor } from '../harness/wait';
@@ -25,10 +25,8 @@ function writeCatalog(catalog: unknown): void {
   renameSync(next, catalogPath);
 }
 
-function infer(modelName: string, input: string): Promise<string> {
-  const request = ModelInferRequest.fromPartial({ modelName, inputs: [{ name: 'input', datatype: 'BYTES', shape: [1], contents: { bytesContents: [Buffer.from(input)] } }] });
-  return new Promise((resolve, reject) => client.modelInfer(request, new Metadata(), { deadline: Date.now() + 20_000 },
-    (err: ServiceError | null, res) => (err ? reject(err) : resolve(Buffer.from(res.outputs[0].contents!.bytesContents[0]).toString()))));
+async function inferByName(modelName: string, input: string): Promise<string> {
+  return outputText(await infer(client, bytesRequest(input, modelName), {}, 20_000));
 }
 
 const declared = (name: string, text: string): Catalog['models'][number] => {
@@ -43,7 +41,7 @@ beforeAll(async () => {
   writeCatalog({ version: 1, models: [] });
   const runtime = await startExampleRuntime(group, 'runtime');
   mesh = await startMesh(group, { instanceId: 'solo', runtimePort: runtime.port, kvStore: 'embedded', env: { MM_CATALOG_PATH: catalogPath } });
-  client = new GRPCInferenceServiceClient(`127.0.0.1:${mesh.grpcPort}`, credentials.createInsecure());
+  client = inferenceClient(mesh.grpcPort);
 }, 90_000);
 
 afterAll(async () => {
@@ -58,7 +56,7 @@ test('a model added to the catalog is served by its name; invalid entries are re
   writeCatalog({ version: 1, models: [greeter, { name: 'broken entry!', modelType: 'example' }] });
   await waitFor('the greeter vmodel', async () => (await callMesh(mesh.client, 'getVModelStatus', { vModelId: 'greeter' })).status === VModelStatus.DEFINED,
     { timeoutMs: 20_000, intervalMs: 200 });
-  expect(await infer('greeter', 'world')).toBe('hello, world');
+  expect(await inferByName('greeter', 'world')).toBe('hello, world');
   expect(mesh.process.log).toContain('catalog entry 1 (broken entry!): name must be 1-253 letters');
 });
 
@@ -66,7 +64,7 @@ test('a changed entry moves the vmodel to a new model; a removed entry is gone w
   const changed = { ...declared('greeter', 'hi, '), path: join(dir, 'greeter-v2.txt') };
   writeFileSync(changed.path, 'hi, ');
   writeCatalog({ version: 1, models: [changed] });
-  await waitFor('greeter to answer from its new model', async () => (await infer('greeter', 'there')) === 'hi, there', { timeoutMs: 20_000, intervalMs: 200 });
+  await waitFor('greeter to answer from its new model', async () => (await inferByName('greeter', 'there')) === 'hi, there', { timeoutMs: 20_000, intervalMs: 200 });
   const oldModel = catalogModelId(declared('greeter', 'hello, '));
   await waitFor('the old model to be deleted', async () => (await callMesh(mesh.client, 'getModelStatus', { modelId: oldModel })).status === ModelStatus.NOT_FOUND,
     { timeoutMs: 20_000, intervalMs: 200 });
@@ -74,6 +72,6 @@ test('a changed entry moves the vmodel to a new model; a removed entry is gone w
   writeCatalog({ version: 1, models: [] });
   await waitFor('greeter to be gone', async () => (await callMesh(mesh.client, 'getVModelStatus', { vModelId: 'greeter' })).status === VModelStatus.NOT_FOUND,
     { timeoutMs: 20_000, intervalMs: 200 });
-  await expect(infer('greeter', 'x')).rejects.toMatchObject({ code: 5 });
+  await expect(inferByName('greeter', 'x')).rejects.toMatchObject({ code: 5 });
   expect((await callMesh(mesh.client, 'getModelStatus', { modelId: catalogModelId(changed) })).status).toBe(ModelStatus.NOT_FOUND);
 });

@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Metadata, ServiceError, credentials, status } from '@grpc/grpc-js';
-import { GRPCInferenceServiceClient, ModelInferRequest } from '../../proto/gen/grpc_predict_v2';
+import { ServiceError, status } from '@grpc/grpc-js';
+import { GRPCInferenceServiceClient } from '../../proto/gen/grpc_predict_v2';
 import { ModelStatusInfo_ModelStatus as ModelStatus } from '../../proto/gen/model-mesh';
+import { inferModel, inferenceClient } from '../harness/inference';
 import { MeshHandle, callMesh, startExampleRuntime, startMesh } from '../harness/modelmesh';
 import { ProcessGroup } from '../harness/processes';
 
@@ -24,7 +25,7 @@ beforeAll(async () => {
   modelDir = mkdtempSync(join(tmpdir(), 'mm-concurrency-'));
   const runtime = await startExampleRuntime(group, 'runtime', ['--model-concurrency', '1', '--infer-delay-ms', String(INFER_DELAY_MS)]);
   mesh = await startMesh(group, { instanceId: 'solo', runtimePort: runtime.port, kvStore: 'embedded', env: { MM_MAX_QUEUED_PER_COPY: String(QUEUE) } });
-  client = new GRPCInferenceServiceClient(`127.0.0.1:${mesh.grpcPort}`, credentials.createInsecure());
+  client = inferenceClient(mesh.grpcPort);
   const path = join(modelDir, 'm');
   writeFileSync(path, 'm: ');
   const result = await callMesh(mesh.client, 'registerModel', { modelId: 'm', modelInfo: { type: 'example', path, key: '' }, loadNow: true, sync: true });
@@ -40,15 +41,8 @@ afterAll(async () => {
 
 test('calls beyond the copy\'s limit wait in a bounded queue; beyond the queue they are RESOURCE_EXHAUSTED', async () => {
   const started = Date.now();
-  const outcomes = await Promise.all(Array.from({ length: 6 }, (_, i) => new Promise<string>((resolve) => {
-    const request = ModelInferRequest.fromPartial({ inputs: [{ name: 'input', datatype: 'BYTES', shape: [1], contents: { bytesContents: [Buffer.from(String(i))] } }] });
-    const md = new Metadata();
-    md.set('mm-model-id', 'm');
-    client.modelInfer(request, md, { deadline: Date.now() + 20_000 }, (err: ServiceError | null, res) => {
-      if (err) resolve(`${status[err.code]}: ${err.details}`);
-      else resolve(Buffer.from(res.outputs[0].contents!.bytesContents[0]).toString());
-    });
-  })));
+  const outcomes = await Promise.all(Array.from({ length: 6 }, (_, i) => inferModel(client, 'm', String(i))
+    .catch((err: ServiceError) => `${status[err.code]}: ${err.details}`)));
   const served = outcomes.filter((o) => o.startsWith('m: '));
   const refused = outcomes.filter((o) => o.startsWith('RESOURCE_EXHAUSTED'));
   expect(served).toHaveLength(1 + QUEUE);

@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { Metadata, ServiceError, credentials, status } from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
 import { EchoReply, ExampleStreamClient } from '../../proto/gen/example';
-import { GRPCInferenceServiceClient, ModelInferRequest, ModelInferResponse } from '../../proto/gen/grpc_predict_v2';
+import { GRPCInferenceServiceClient } from '../../proto/gen/grpc_predict_v2';
 import { ModelStatusInfo_ModelStatus as ModelStatus } from '../../proto/gen/model-mesh';
+import { bytesRequest, infer, inferenceClient, outputText } from '../harness/inference';
 import { ExampleRuntimeHandle, MeshHandle, callMesh, etcdConnectionFile, startExampleRuntime, startMesh } from '../harness/modelmesh';
 import { ProcessGroup } from '../harness/processes';
 import { sharedEtcdEndpoint, uniquePrefix } from '../harness/shared-etcd';
@@ -40,31 +41,13 @@ function modelFile(name: string, text: string): string {
   return path;
 }
 
-function inferenceClient(mesh: MeshHandle): GRPCInferenceServiceClient {
-  const client = new GRPCInferenceServiceClient(`127.0.0.1:${mesh.grpcPort}`, credentials.createInsecure(), {
-    'grpc.max_send_message_length': 8 * MiB,
-  });
+function inferenceClientOf(mesh: MeshHandle): GRPCInferenceServiceClient {
+  const client = inferenceClient(mesh.grpcPort, { 'grpc.max_send_message_length': 8 * MiB });
   clients.push(client);
   return client;
 }
 
-function inferRequest(modelName: string, input: string): ModelInferRequest {
-  return ModelInferRequest.fromPartial({
-    modelName,
-    inputs: [{ name: 'input', datatype: 'BYTES', shape: [1], contents: { bytesContents: [Buffer.from(input)] } }],
-  });
-}
-
-function infer(client: GRPCInferenceServiceClient, request: ModelInferRequest, headers: Record<string, string> = {},
-  timeoutMs = 30_000): Promise<ModelInferResponse> {
-  const md = new Metadata();
-  for (const [k, v] of Object.entries(headers)) md.set(k, v);
-  return new Promise((resolve, reject) => {
-    client.modelInfer(request, md, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res)));
-  });
-}
-
-const outputText = (response: ModelInferResponse) => Buffer.from(response.outputs[0].contents!.bytesContents[0]).toString();
+const inferRequest = (modelName: string, input: string) => bytesRequest(input, modelName);
 
 async function expectStatusError(promise: Promise<unknown>, code: status, message: RegExp): Promise<void> {
   const err = await promise.then(() => undefined, (e: ServiceError) => e);
@@ -101,14 +84,14 @@ afterAll(async () => {
 describe('routing', () => {
   test('a client of one instance gets answers from a model whose only copy is on another instance', async () => {
     await loadOn(meshes[1], 'remote', 'from mesh-1: ');
-    const client = inferenceClient(meshes[0]);
+    const client = inferenceClientOf(meshes[0]);
     expect(outputText(await infer(client, inferRequest('', 'by header'), { 'mm-model-id': 'remote' }))).toBe('from mesh-1: by header');
     expect(outputText(await infer(client, inferRequest('remote', 'by model_name')))).toBe('from mesh-1: by model_name');
   });
 
   test('a vmodel id resolves to its active model, by header or by model_name', async () => {
     await callMesh(meshes[0].client, 'setVModel', { vModelId: 'alias', targetModelId: 'remote' });
-    const client = inferenceClient(meshes[2]);
+    const client = inferenceClientOf(meshes[2]);
     expect(outputText(await infer(client, inferRequest('', 'x'), { 'mm-vmodel-id': 'alias' }))).toBe('from mesh-1: x');
     expect(outputText(await infer(client, inferRequest('alias', 'y')))).toBe('from mesh-1: y');
   });
@@ -136,7 +119,7 @@ describe('routing', () => {
 
   test('a cache miss loads the model just in time and concurrent requests share one load', async () => {
     await callMesh(meshes[0].client, 'registerModel', { modelId: 'cold', modelInfo: { type: 'example', path: modelFile('cold', 'cold: '), key: '' } });
-    const client = inferenceClient(meshes[2]);
+    const client = inferenceClientOf(meshes[2]);
     const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => infer(client, inferRequest('cold', String(i)))));
     expect(answers.map(outputText)).toEqual(Array.from({ length: 8 }, (_, i) => `cold: ${i}`));
     const cold = await callMesh(meshes[0].client, 'getModelStatus', { modelId: 'cold' });
@@ -147,7 +130,7 @@ describe('routing', () => {
 describe('scale-out', () => {
   test('a model served above MM_SCALEUP_RPM_THRESHOLD gains a second copy', async () => {
     await loadOn(meshes[0], 'hot', 'hot: ');
-    const client = inferenceClient(meshes[0]);
+    const client = inferenceClientOf(meshes[0]);
     let stop = false;
     const load = (async () => {
       while (!stop) await infer(client, inferRequest('hot', 'x'));
@@ -168,7 +151,7 @@ describe('scale-out', () => {
 
 describe('REST', () => {
   test('a REST inference through the mesh returns what the gRPC call returns', async () => {
-    const grpc = await infer(inferenceClient(meshes[0]), inferRequest('alias', 'same input'));
+    const grpc = await infer(inferenceClientOf(meshes[0]), inferRequest('alias', 'same input'));
     const body = JSON.stringify({ inputs: [{ name: 'input', datatype: 'BYTES', shape: [1], data: ['same input'] }] });
     type RestOutput = { name: string; datatype: string; shape: number[]; data: unknown[] };
     const rest = await new Promise<{ status: number; json: { outputs: RestOutput[] } }>((resolve, reject) => {
@@ -189,7 +172,7 @@ describe('REST', () => {
 
 describe('bad input', () => {
   test('no model id, both ids, and an unknown model each get their status and an actionable message', async () => {
-    const client = inferenceClient(meshes[0]);
+    const client = inferenceClientOf(meshes[0]);
     await expectStatusError(infer(client, inferRequest('', 'x')), status.INVALID_ARGUMENT, /no model named/);
     await expectStatusError(infer(client, inferRequest('', 'x'), { 'mm-model-id': 'remote', 'mm-vmodel-id': 'alias' }), status.INVALID_ARGUMENT,
       /send only one of mm-model-id and mm-vmodel-id/);
@@ -198,13 +181,13 @@ describe('bad input', () => {
   });
 
   test('an oversized message is RESOURCE_EXHAUSTED', async () => {
-    const client = inferenceClient(meshes[0]);
+    const client = inferenceClientOf(meshes[0]);
     await expectStatusError(infer(client, inferRequest('remote', 'x'.repeat(2 * MAX_MESSAGE))), status.RESOURCE_EXHAUSTED, /exceeds the limit/);
   });
 
   test('a deadline shorter than the load is DEADLINE_EXCEEDED and leaves no call counted in flight', async () => {
     await callMesh(meshes[0].client, 'registerModel', { modelId: 'slow', modelInfo: { type: 'example', path: modelFile('slow', 'slow: '), key: '' } });
-    const client = inferenceClient(meshes[1]);
+    const client = inferenceClientOf(meshes[1]);
     await expectStatusError(infer(client, inferRequest('slow', 'x'), {}, LOAD_DELAY_MS / 4), status.DEADLINE_EXCEEDED, /deadline/i);
     // The load carries on; once it is done the model answers.
     expect(outputText(await infer(client, inferRequest('slow', 'later')))).toBe('slow: later');
@@ -228,14 +211,14 @@ describe('bad input', () => {
       });
     });
     expect(ended).toBe('closed by the server');
-    expect(outputText(await infer(inferenceClient(meshes[0]), inferRequest('remote', 'still here')))).toBe('from mesh-1: still here');
+    expect(outputText(await infer(inferenceClientOf(meshes[0]), inferRequest('remote', 'still here')))).toBe('from mesh-1: still here');
   });
 });
 
 describe('failures while requests flow', () => {
   test('kill -9 of the instance holding the only copy: calls entering the survivors all succeed', async () => {
     await loadOn(meshes[2], 'victim-model', 'v: ');
-    const survivors = [inferenceClient(meshes[0]), inferenceClient(meshes[1])];
+    const survivors = [inferenceClientOf(meshes[0]), inferenceClientOf(meshes[1])];
     let sent = 0;
     const failures: string[] = [];
     let stop = false;

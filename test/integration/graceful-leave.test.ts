@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Metadata, ServiceError, credentials } from '@grpc/grpc-js';
+import { ServiceError } from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
-import { GRPCInferenceServiceClient, ModelInferRequest } from '../../proto/gen/grpc_predict_v2';
+import { GRPCInferenceServiceClient } from '../../proto/gen/grpc_predict_v2';
 import { ModelStatusInfo_ModelStatus as ModelStatus } from '../../proto/gen/model-mesh';
+import { inferModel, inferenceClient } from '../harness/inference';
 import { MeshHandle, callMesh, etcdConnectionFile, startExampleRuntime, startMesh } from '../harness/modelmesh';
 import { ProcessGroup } from '../harness/processes';
 import { sharedEtcdEndpoint, uniquePrefix } from '../harness/shared-etcd';
@@ -26,21 +27,13 @@ let etcd: Etcd3;
 let meshes: MeshHandle[];
 let modelDir: string;
 
-function infer(client: GRPCInferenceServiceClient, modelId: string, input: string): Promise<string> {
-  const md = new Metadata();
-  md.set('mm-model-id', modelId);
-  const request = ModelInferRequest.fromPartial({ inputs: [{ name: 'input', datatype: 'BYTES', shape: [1], contents: { bytesContents: [Buffer.from(input)] } }] });
-  return new Promise((resolve, reject) => client.modelInfer(request, md, { deadline: Date.now() + 20_000 },
-    (err, res) => (err ? reject(err) : resolve(Buffer.from(res.outputs[0].contents!.bytesContents[0]).toString()))));
-}
-
 /** Drives calls for every model through `entries` until stopped; returns what failed. */
 function traffic(entries: MeshHandle[], models: readonly string[]) {
   let stop = false;
   let sent = 0;
   const failures: string[] = [];
   const entryClients = entries.map((m) => {
-    const client = new GRPCInferenceServiceClient(`127.0.0.1:${m.grpcPort}`, credentials.createInsecure());
+    const client = inferenceClient(m.grpcPort);
     clients.push(client);
     return client;
   });
@@ -49,7 +42,7 @@ function traffic(entries: MeshHandle[], models: readonly string[]) {
       const n = sent++;
       const model = models[n % models.length];
       try {
-        const answer = await infer(entryClients[w % entryClients.length], model, String(n));
+        const answer = await inferModel(entryClients[w % entryClients.length], model, String(n));
         if (answer !== `${model}: ${n}`) failures.push(`wrong answer ${answer}`);
       } catch (err) {
         failures.push(`${(err as ServiceError).code}: ${(err as ServiceError).details}`);

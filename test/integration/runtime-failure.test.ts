@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Metadata, ServiceError, credentials } from '@grpc/grpc-js';
+import { ServiceError } from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
-import { GRPCInferenceServiceClient, ModelInferRequest } from '../../proto/gen/grpc_predict_v2';
+import { GRPCInferenceServiceClient } from '../../proto/gen/grpc_predict_v2';
 import { ModelStatusInfo_ModelStatus as ModelStatus } from '../../proto/gen/model-mesh';
+import { inferModel, inferenceClient } from '../harness/inference';
 import { ExampleRuntimeHandle, MeshHandle, callMesh, etcdConnectionFile, startExampleRuntime, startMesh } from '../harness/modelmesh';
 import { ProcessGroup } from '../harness/processes';
 import { sharedEtcdEndpoint, uniquePrefix } from '../harness/shared-etcd';
@@ -23,14 +24,6 @@ let etcd: Etcd3;
 let runtimes: ExampleRuntimeHandle[];
 let meshes: MeshHandle[];
 let modelDir: string;
-
-function infer(client: GRPCInferenceServiceClient, input: string): Promise<string> {
-  const md = new Metadata();
-  md.set('mm-model-id', 'm');
-  const request = ModelInferRequest.fromPartial({ inputs: [{ name: 'input', datatype: 'BYTES', shape: [1], contents: { bytesContents: [Buffer.from(input)] } }] });
-  return new Promise((resolve, reject) => client.modelInfer(request, md, { deadline: Date.now() + 20_000 },
-    (err, res) => (err ? reject(err) : resolve(Buffer.from(res.outputs[0].contents!.bytesContents[0]).toString()))));
-}
 
 async function copiesOnMesh0(): Promise<boolean> {
   const raw = await etcd.get(`${namespace}registry/m`).string();
@@ -60,7 +53,7 @@ afterAll(async () => {
 
 test('calls keep succeeding when the model server under the serving mesh is killed, and the mesh recovers when it returns', async () => {
   const entry = meshes.map((m) => {
-    const client = new GRPCInferenceServiceClient(`127.0.0.1:${m.grpcPort}`, credentials.createInsecure());
+    const client = inferenceClient(m.grpcPort);
     clients.push(client);
     return client;
   });
@@ -71,7 +64,7 @@ test('calls keep succeeding when the model server under the serving mesh is kill
     while (!stop) {
       const n = sent++;
       try {
-        const answer = await infer(entry[w % 2], String(n));
+        const answer = await inferModel(entry[w % 2], 'm', String(n));
         if (answer !== `m: ${n}`) failures.push(`wrong answer ${answer}`);
       } catch (err) {
         failures.push(`${(err as ServiceError).code}: ${(err as ServiceError).details}`);
