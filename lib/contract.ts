@@ -73,6 +73,14 @@ export const RuntimeEnv = {
   /** Memory request of the model-server container, as upstream's adapters read it. */
   CONTAINER_MEM_REQ_BYTES: 'CONTAINER_MEM_REQ_BYTES',
   MEM_BUFFER_BYTES: 'MEM_BUFFER_BYTES',
+  /** Model size = size on disk × this (upstream's adapters: 1.25). */
+  MODELSIZE_MULTIPLIER: 'MODELSIZE_MULTIPLIER',
+  /** `modelLoadingTimeoutMs` reported to the mesh, in milliseconds. */
+  LOADTIME_TIMEOUT: 'LOADTIME_TIMEOUT',
+  /** `defaultModelSizeInBytes` reported to the mesh. */
+  DEFAULT_MODELSIZE: 'DEFAULT_MODELSIZE',
+  /** `maxLoadingConcurrency` reported to the mesh. */
+  LOADING_CONCURRENCY: 'LOADING_CONCURRENCY',
   ROOT_MODEL_DIR: 'ROOT_MODEL_DIR',
   STORAGE_CONFIG_DIR: 'STORAGE_CONFIG_DIR',
 } as const;

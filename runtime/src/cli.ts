@@ -19,7 +19,7 @@ const NOT_YET_AVAILABLE = new Set(['dev', 'status', 'models']);
 
 /** Built-in model servers of `modelmesh runtime <kind>`; those not built yet say so. */
 const RUNTIME_KINDS = ['example', 'onnx'] as const;
-const RUNTIMES_NOT_YET_AVAILABLE: ReadonlySet<string> = new Set(['onnx']);
+const RUNTIMES_NOT_YET_AVAILABLE: ReadonlySet<string> = new Set<string>();
 
 /** Entry point of the `modelmesh` command. Resolves to the process exit code. */
 export async function main(argv: readonly string[], out: NodeJS.WritableStream = process.stdout,
@@ -56,6 +56,11 @@ async function runtime(argv: readonly string[], out: NodeJS.WritableStream, err:
     // Loaded on demand: other commands need not pay for grpc-js and the generated protos.
     const { runExampleRuntime } = await import('../servers/example');
     return runExampleRuntime(argv.slice(1), { out, err });
+  }
+  if (kind === 'onnx') {
+    // Loaded on demand: onnxruntime's native library is only needed by this command.
+    const { runOnnxRuntime } = await import('../servers/onnx');
+    return runOnnxRuntime(argv.slice(1), { out, err });
   }
   if (kind !== undefined && RUNTIMES_NOT_YET_AVAILABLE.has(kind)) {
     err.write(`modelmesh: 'runtime ${kind}' is not available in this build (version ${VERSION})\n`);

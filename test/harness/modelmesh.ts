@@ -42,6 +42,18 @@ export async function startExampleRuntime(group: ProcessGroup, name: string, fla
   return { name, port, process: proc };
 }
 
+/** Starts `modelmesh runtime onnx` on a free port (extra flags and env as given) and waits until it listens. */
+export async function startOnnxRuntime(group: ProcessGroup, name: string, flags: readonly string[] = [],
+  env: Record<string, string> = {}): Promise<ExampleRuntimeHandle> {
+  const port = await freePort();
+  const proc = spawnModelmesh(group, name, ['runtime', 'onnx', '--port', String(port), ...flags], env);
+  await waitFor(`${name} listening on ${port}`, async () => {
+    if (!proc.running) throw new Error(`${name} exited early:\n${proc.log}`);
+    return waitForTcpPort(port, '127.0.0.1', { timeoutMs: 200 });
+  }, { timeoutMs: START_TIMEOUT_MS });
+  return { name, port, process: proc };
+}
+
 /** Writes an etcd_connection file whose root_prefix isolates this mesh in a shared etcd. */
 export function etcdConnectionFile(endpoint: string, rootPrefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'mm-etcd-conn-'));

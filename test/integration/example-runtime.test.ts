@@ -5,7 +5,7 @@ import { credentials, Metadata, ServiceError, status } from '@grpc/grpc-js';
 import { EchoReply, ExampleStreamClient } from '../../proto/gen/example';
 import { GRPCInferenceServiceClient, ModelInferRequest, ModelInferResponse } from '../../proto/gen/grpc_predict_v2';
 import { ModelRuntimeClient, RuntimeStatusResponse, RuntimeStatusResponse_Status } from '../../proto/gen/model-runtime';
-import { decodeRawBytes, encodeRawBytes } from '../../runtime/servers/example/bytes-tensor';
+import { decodeRawBytes, encodeRawBytes } from '../../runtime/servers/shared/bytes-tensor';
 import { VERSION } from '../../runtime/src/version';
 import { freePort } from '../harness/ports';
 import { ManagedProcess, ProcessGroup } from '../harness/processes';

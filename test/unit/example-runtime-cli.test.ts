@@ -14,12 +14,6 @@ async function run(...argv: string[]) {
 
 /** The `runtime` command's wiring; bad options are refused before anything listens, so this does no I/O. */
 describe('modelmesh runtime', () => {
-  test('runtime onnx is not available in this build', async () => {
-    const result = await run('runtime', 'onnx', '--port', '9000');
-    expect(result.code).toBe(1);
-    expect(result.err).toMatch(/'runtime onnx' is not available in this build/);
-  });
-
   test('a missing or unknown runtime kind is a usage error listing the kinds', async () => {
     expect(await run('runtime')).toMatchObject({ code: 2, err: expect.stringMatching(/a runtime kind is required; expected one of: example, onnx/) });
     expect(await run('runtime', 'triton')).toMatchObject({ code: 2, err: expect.stringMatching(/unknown runtime 'triton'/) });

@@ -2,10 +2,10 @@ import { Metadata, status } from '@grpc/grpc-js';
 import {
   ModelInferRequest, ModelInferRequest_InferInputTensor, ModelInferResponse,
 } from '../../proto/gen/grpc_predict_v2';
-import { decodeRawBytes, encodeRawBytes } from '../../runtime/servers/example/bytes-tensor';
+import { decodeRawBytes, encodeRawBytes } from '../../runtime/servers/shared/bytes-tensor';
 import { inferExample } from '../../runtime/servers/example/infer';
-import { LoadSlots } from '../../runtime/servers/example/load-slots';
-import { selectModelId } from '../../runtime/servers/example/model-id';
+import { LoadSlots } from '../../runtime/servers/shared/load-slots';
+import { selectModelId } from '../../runtime/servers/shared/model-id';
 import { MeshError } from '../../runtime/src/errors';
 
 const MODEL = Buffer.from('Hello, ');

@@ -1,6 +1,7 @@
-import { requireModel, statusOf } from './inference';
+import { requireModel } from './inference';
 import type { ModelStore } from './model-store';
 import type { EchoRequest, ExampleStreamServer } from '../../../proto/gen/example';
+import { statusOf } from '../shared/grpc-answer';
 
 /**
  * modelmesh.example.ExampleStream/Echo: a bidirectional stream answering each request with the model's text

@@ -1,6 +1,7 @@
 import { EXAMPLE_USAGE, ExampleOptionError, parseExampleOptions, ParsedExampleArgs } from './options';
 import { ExampleRuntimeServer, startExampleRuntimeServer } from './server';
 import { VERSION } from '../../src/version';
+import { firstSignal } from '../shared/signals';
 
 export { EXAMPLE_USAGE, parseExampleOptions } from './options';
 export type { ExampleRuntimeOptions } from './options';
@@ -62,21 +63,4 @@ export async function runExampleRuntime(argv: readonly string[], io: ExampleRunt
   await server.stop();
   log('stopped');
   return 0;
-}
-
-/**
- * `received` resolves with the name of the first of `signals`. The handlers are removed then (or on `dispose`), so
- * a second signal during a slow shutdown gets Node's default behaviour and ends the process at once.
- */
-function firstSignal(signals: readonly NodeJS.Signals[]): { received: Promise<string>; dispose: () => void } {
-  let handler: (signal: NodeJS.Signals) => void = () => undefined;
-  const dispose = () => { for (const s of signals) process.removeListener(s, handler); };
-  const received = new Promise<string>((resolve) => {
-    handler = (signal) => {
-      dispose();
-      resolve(signal);
-    };
-    for (const s of signals) process.on(s, handler);
-  });
-  return { received, dispose };
 }

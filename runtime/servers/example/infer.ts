@@ -1,6 +1,6 @@
-import { decodeRawBytes, encodeRawBytes } from './bytes-tensor';
 import type { InferTensorContents, ModelInferRequest, ModelInferResponse } from '../../../proto/gen/grpc_predict_v2';
 import { invalidArgument } from '../../src/errors';
+import { decodeRawBytes, encodeRawBytes } from '../shared/bytes-tensor';
 
 /** Tensor names in the example model's metadata; the input's name is not enforced, the output's is. */
 export const INPUT_NAME = 'input';

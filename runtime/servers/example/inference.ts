@@ -1,10 +1,11 @@
-import type { Metadata, sendUnaryData } from '@grpc/grpc-js';
+import type { Metadata } from '@grpc/grpc-js';
 import { BYTES, inferExample, INPUT_NAME, OUTPUT_NAME } from './infer';
-import { selectModelId } from './model-id';
 import type { LoadedModel, ModelStore } from './model-store';
 import type { GRPCInferenceServiceServer } from '../../../proto/gen/grpc_predict_v2';
-import { invalidArgument, MeshError, notFound, toMeshError } from '../../src/errors';
+import { invalidArgument, notFound } from '../../src/errors';
 import { VERSION } from '../../src/version';
+import { answer } from '../shared/grpc-answer';
+import { selectModelId } from '../shared/model-id';
 
 export const SERVER_NAME = 'modelmesh-example-runtime';
 
@@ -20,24 +21,6 @@ export function requireModel(store: ModelStore, metadata: Metadata, fallback?: s
   const model = store.get(modelId);
   if (!model) throw notFound(`model ${modelId} is not loaded in this example runtime`);
   return model;
-}
-
-/** Runs a handler body and reports its result or its MeshError through a unary callback. */
-export function answer<T>(callback: sendUnaryData<T>, produce: () => T): void {
-  let value: T;
-  try {
-    value = produce();
-  } catch (err) {
-    callback(statusOf(err));
-    return;
-  }
-  callback(null, value);
-}
-
-/** The `{ code, details }` grpc-js sends as the call's status. */
-export function statusOf(err: unknown): { code: number; details: string } {
-  const error: MeshError = toMeshError(err);
-  return { code: error.code, details: error.message };
 }
 
 /** inference.GRPCInferenceService (KServe v2) over the loaded example models. */

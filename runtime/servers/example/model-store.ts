@@ -2,8 +2,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { status } from '@grpc/grpc-js';
-import { LoadSlots } from './load-slots';
 import { internal, invalidArgument, MeshError, notFound, toMeshError } from '../../src/errors';
+import { LoadSlots } from '../shared/load-slots';
 
 /** The model type this runtime serves; loadModel refuses any other. */
 export const EXAMPLE_MODEL_TYPE = 'example';

@@ -1,4 +1,5 @@
 import { Ports, RuntimeEnv } from '../../../lib/contract';
+import { readFlags, UINT32_MAX, wholeNumber } from '../shared/option-values';
 
 /** Settings of `modelmesh runtime example`, validated once at start-up and frozen. */
 export interface ExampleRuntimeOptions {
@@ -44,8 +45,6 @@ export const DEFAULT_MODEL_SIZE_BYTES = MIB;
 export const DEFAULT_MAX_LOADING_CONCURRENCY = 4;
 export const DEFAULT_LOAD_TIMEOUT_MS = 30_000;
 export const DEFAULT_HOST = '127.0.0.1';
-/** Largest value of the SPI's uint32 fields (maxLoadingConcurrency, modelLoadingTimeoutMs). */
-const UINT32_MAX = 0xffff_ffff;
 
 export const EXAMPLE_USAGE = `Usage: modelmesh runtime example [options]
 
@@ -69,7 +68,7 @@ Options:
 
 type FlagName = 'port' | 'host' | 'capacity' | 'model-size' | 'default-model-size' | 'load-delay-ms'
   | 'max-loading-concurrency' | 'load-timeout-ms' | 'fail-path' | 'model-concurrency' | 'infer-delay-ms';
-const FLAGS: ReadonlySet<string> = new Set<FlagName>(['port', 'host', 'capacity', 'model-size', 'default-model-size',
+const FLAGS: ReadonlySet<FlagName> = new Set<FlagName>(['port', 'host', 'capacity', 'model-size', 'default-model-size',
   'load-delay-ms', 'max-loading-concurrency', 'load-timeout-ms', 'fail-path', 'model-concurrency', 'infer-delay-ms']);
 
 /**
@@ -78,29 +77,9 @@ const FLAGS: ReadonlySet<string> = new Set<FlagName>(['port', 'host', 'capacity'
  */
 export function parseExampleOptions(argv: readonly string[],
   env: Readonly<Record<string, string | undefined>> = {}): ParsedExampleArgs {
-  const given = new Map<FlagName, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--help' || arg === '-h') return { kind: 'help' };
-    if (!arg.startsWith('--')) {
-      throw new ExampleOptionError(arg, `unexpected argument "${arg}"; options are flags such as --port <n> (see --help)`);
-    }
-    const eq = arg.indexOf('=');
-    const name = arg.slice(2, eq < 0 ? undefined : eq);
-    if (!FLAGS.has(name)) throw new ExampleOptionError(`--${name}`, `unknown option --${name} (see --help)`);
-    let value: string | undefined;
-    if (eq >= 0) {
-      value = arg.slice(eq + 1);
-    } else {
-      value = argv[i + 1];
-      // A following flag is not a value: `--port --host x` is a missing port, not a port named "--host".
-      if (value === undefined || value.startsWith('--')) {
-        throw new ExampleOptionError(`--${name}`, `--${name} needs a value (see --help)`);
-      }
-      i++;
-    }
-    given.set(name as FlagName, value);
-  }
+  const flags = readFlags(argv, FLAGS, (option, message) => new ExampleOptionError(option, message));
+  if (flags.help) return { kind: 'help' };
+  const given = flags.given;
 
   const flagPort = given.get('port');
   const envPort = env[RuntimeEnv.PORT];
@@ -151,13 +130,6 @@ export function parseExampleOptions(argv: readonly string[],
     inferDelayMs,
   };
   return { kind: 'run', options: Object.freeze(options) };
-}
-
-/** Digits only: rejects "", "-1", "1.5", "1e3", "0x10" and "80a", which Number() would partly accept. */
-function wholeNumber(text: string): number | undefined {
-  if (!/^\d+$/.test(text)) return undefined;
-  const n = Number(text);
-  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 function portNumber(name: string, text: string): number {

@@ -1,4 +1,4 @@
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
 import { echoService } from './echo';
 import { inferenceService } from './inference';
 import { ModelStore } from './model-store';
@@ -7,9 +7,7 @@ import { modelRuntimeService } from './spi';
 import { ExampleStreamService } from '../../../proto/gen/example';
 import { GRPCInferenceServiceService } from '../../../proto/gen/grpc_predict_v2';
 import { ModelRuntimeService } from '../../../proto/gen/model-runtime';
-
-/** How long a stop waits for calls in flight (an open Echo stream, a load) before cutting them off. */
-export const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
+import { bindInsecure, DEFAULT_SHUTDOWN_GRACE_MS, shutDownWithin } from '../shared/grpc-server';
 
 /** A running example runtime. */
 export interface ExampleRuntimeServer {
@@ -30,28 +28,14 @@ export async function startExampleRuntimeServer(options: ExampleRuntimeOptions,
   server.addService(GRPCInferenceServiceService, inferenceService(store, options.inferDelayMs));
   server.addService(ExampleStreamService, echoService(store));
 
-  const address = `${options.host.includes(':') && !options.host.startsWith('[') ? `[${options.host}]` : options.host}:${options.port}`;
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => {
-      if (err) reject(new Error(`cannot listen on ${address}: ${err.message}`));
-      else resolve(bound);
-    });
-  });
+  const port = await bindInsecure(server, options.host, options.port);
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = DEFAULT_SHUTDOWN_GRACE_MS) => {
-    stopping ??= new Promise<void>((resolve) => {
+    if (!stopping) {
       store.close();
-      const force = setTimeout(() => {
-        log(`calls still open after ${graceMs} ms; closing them`);
-        server.forceShutdown();
-        resolve();
-      }, graceMs);
-      server.tryShutdown(() => {
-        clearTimeout(force);
-        resolve();
-      });
-    });
+      stopping = shutDownWithin(server, graceMs, log);
+    }
     return stopping;
   };
   return { host: options.host, port, store, stop };

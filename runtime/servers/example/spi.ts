@@ -1,9 +1,8 @@
-import type { sendUnaryData } from '@grpc/grpc-js';
-import { answer, statusOf } from './inference';
 import type { ModelStore } from './model-store';
 import type { ExampleRuntimeOptions } from './options';
 import { ModelRuntimeServer, RuntimeStatusResponse, RuntimeStatusResponse_Status } from '../../../proto/gen/model-runtime';
 import { VERSION } from '../../src/version';
+import { answer, settle } from '../shared/grpc-answer';
 
 /** The runtimeStatus answer, once the runtime holds nothing. */
 export function readyStatus(options: ExampleRuntimeOptions): RuntimeStatusResponse {
@@ -42,9 +41,4 @@ export function modelRuntimeService(store: ModelStore, options: ExampleRuntimeOp
     predictModelSize: (call, callback) => settle(callback, async () => ({ sizeInBytes: await store.predictSize(call.request.modelPath) })),
     modelSize: (call, callback) => answer(callback, () => ({ sizeInBytes: store.sizeOf(call.request.modelId) })),
   };
-}
-
-/** Like `answer`, for handlers that wait. */
-function settle<T>(callback: sendUnaryData<T>, produce: () => Promise<T>): void {
-  produce().then((value) => callback(null, value), (err: unknown) => callback(statusOf(err)));
 }
