@@ -15,7 +15,7 @@ Options:
 `;
 
 /** Commands planned by the design but not built yet; they fail with a clear message instead of pretending. */
-const NOT_YET_AVAILABLE = new Set(['dev', 'status', 'models']);
+const NOT_YET_AVAILABLE = new Set(['status', 'models']);
 
 /** Built-in model servers of `modelmesh runtime <kind>`; those not built yet say so. */
 const RUNTIME_KINDS = ['example', 'onnx'] as const;
@@ -34,6 +34,10 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream =
     return 0;
   }
   if (command === 'runtime') return runtime(argv.slice(1), out, err);
+  if (command === 'dev') {
+    const { runDev } = await import('./dev');
+    return runDev(argv.slice(1), process.env, out, err);
+  }
   if (command === 'serve') {
     const { runServe } = await import('./serve');
     return runServe(argv.slice(1), process.env, out, err);

@@ -2,8 +2,8 @@ import { Metadata, status } from '@grpc/grpc-js';
 import {
   ModelInferRequest, ModelInferRequest_InferInputTensor, ModelInferResponse,
 } from '../../proto/gen/grpc_predict_v2';
-import { decodeRawBytes, encodeRawBytes } from '../../runtime/servers/shared/bytes-tensor';
 import { inferExample } from '../../runtime/servers/example/infer';
+import { decodeRawBytes, encodeRawBytes } from '../../runtime/servers/shared/bytes-tensor';
 import { LoadSlots } from '../../runtime/servers/shared/load-slots';
 import { selectModelId } from '../../runtime/servers/shared/model-id';
 import { MeshError } from '../../runtime/src/errors';
