@@ -9,6 +9,10 @@ const RUNTIME_DEPS: Record<string, string> = {
   '@grpc/grpc-js': '^1.14.0',
   'etcd3': '^1.1.2',
   'onnxruntime-node': '^1.22.0',
+  // Storage puller SDKs. Node 20 bounds: @azure/storage-blob 12.33+ and @google-cloud/storage 8 require Node 22.
+  '@aws-sdk/client-s3': '^3.1169.0',
+  '@azure/storage-blob': '~12.32.0',
+  '@google-cloud/storage': '^7.19.0',
 };
 
 const project = new typescript.TypeScriptProject({
@@ -43,6 +47,9 @@ const project = new typescript.TypeScriptProject({
     // CRD-derived validators for the Prometheus operator ServiceMonitor and the Argo CD Application the examples emit.
     '@kubernetes-models/prometheus-operator@^4.4.4',
     '@kubernetes-models/argo-cd@^2.7.2',
+    // Storage emulators the puller's integration tests start on loopback (azurite 3.36+ requires Node 21+).
+    's3rver@^3.7.1',
+    'azurite@~3.35.0',
     ...Object.entries(RUNTIME_DEPS).map(([name, version]) => `${name}@${version}`),
   ],
 
@@ -99,6 +106,8 @@ for (const spec of ['@types/jest@^30.0.0', 'eslint-import-resolver-typescript@^4
 }
 
 project.package.addField('workspaces', ['runtime']);
+// Model files are binary whatever bytes they happen to contain.
+project.gitattributes.addAttributes('*.onnx', 'binary');
 project.npmrc.addConfig('onnxruntime-node-install', 'skip');
 
 // The runtime image's package: its own package.json and tsconfig, defined here beside the library's.
@@ -110,7 +119,8 @@ new JsonFile(project, 'runtime/package.json', {
     'license': 'Apache-2.0',
     'bin': { modelmesh: 'bin/modelmesh.js' },
     'main': 'dist/runtime/src/index.js',
-    'files': ['bin', 'dist'],
+    // models/ holds the sample model `modelmesh dev` serves.
+    'files': ['bin', 'dist', 'models'],
     'engines': { node: '>= 20.0.0' },
     'scripts': { build: 'tsc -p tsconfig.json' },
     'dependencies': RUNTIME_DEPS,
