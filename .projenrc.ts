@@ -177,6 +177,21 @@ new TextFile(project, 'buf.gen.yaml', {
 project.gitignore.exclude('/runtime/dist/', '/test-reports/', '/dist/', '/build/', '*.tsbuildinfo');
 project.npmignore?.exclude('/runtime/', '/proto/', '/bench/', '/constructs-examples/', '/docs/', '/.ci/', '/test/');
 
+new JsonFile(project, 'bench/tsconfig.json', {
+  obj: {
+    extends: '../tsconfig.json',
+    compilerOptions: { rootDir: '..', noEmit: true, skipLibCheck: true, types: ['node'] },
+    include: ['**/*.ts', '../test/harness/**/*.ts', '../proto/gen/**/*.ts', '../lib/contract.ts'],
+    exclude: ['node_modules'],
+  },
+});
+
+project.addTask('bench', {
+  description: 'Run the benchmarks (bench/README.md): npm run bench -- [--quick] [--json <file>] [--scenario <name>]',
+  exec: 'ts-node --transpile-only --project bench/tsconfig.json bench/run.ts',
+  receiveArgs: true,
+});
+
 project.addTask('gen', {
   description: 'Regenerate TypeScript from proto/*.proto (committed; a test checks it is current)',
   exec: 'buf generate proto',

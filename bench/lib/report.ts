@@ -1,0 +1,79 @@
+import * as os from 'node:os';
+
+/** What every scenario gets from the command line. */
+export interface ScenarioOptions {
+  /** Shorter warm-up and measuring periods (a smoke run, not figures to quote). */
+  readonly quick: boolean;
+  /** Progress lines go here (stderr), so stdout holds only the tables. */
+  readonly progress: (line: string) => void;
+}
+
+/** A scenario's outcome: a table for people and the same figures as data for the JSON file. */
+export interface ScenarioResult {
+  readonly scenario: string;
+  /** False when the measurement itself cannot be trusted (failed calls, changed topology); a missed target is still valid. */
+  readonly valid: boolean;
+  /** Why the result is invalid, when it is. */
+  readonly problems: readonly string[];
+  readonly table: string;
+  readonly data: Record<string, unknown>;
+}
+
+export type Scenario = (options: ScenarioOptions) => Promise<ScenarioResult>;
+
+export interface MachineInfo {
+  readonly cpus: number;
+  readonly cpuModel: string;
+  readonly totalMemoryMiB: number;
+  readonly node: string;
+  readonly platform: string;
+  readonly arch: string;
+  /** 1, 5 and 15 minute load averages when the run started: other work on the machine skews every figure. */
+  readonly loadAverage: readonly number[];
+}
+
+export function machineInfo(): MachineInfo {
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    totalMemoryMiB: Math.round(os.totalmem() / 1024 / 1024),
+    node: process.version,
+    platform: os.platform(),
+    arch: os.arch(),
+    loadAverage: os.loadavg().map((n) => Math.round(n * 100) / 100),
+  };
+}
+
+export interface Column {
+  readonly title: string;
+  /** Numbers read best right-aligned. @default 'right' */
+  readonly align?: 'left' | 'right';
+}
+
+/** A plain-text table with a header rule; cells are already formatted strings. */
+export function formatTable(columns: readonly Column[], rows: readonly (readonly string[])[]): string {
+  const widths = columns.map((c, i) => Math.max(c.title.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: readonly string[]) => cells
+    .map((cell, i) => (columns[i].align === 'left' ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+    .join('  ')
+    .trimEnd();
+  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
+  return [line(columns.map((c) => c.title)), rule, ...rows.map(line)].join('\n');
+}
+
+/** Rounds to an integer string, or '-' for a missing value. */
+export function integer(value: number): string {
+  return Number.isFinite(value) ? String(Math.round(value)) : '-';
+}
+
+/** Signed integer string (a difference). */
+export function signedInteger(value: number): string {
+  if (!Number.isFinite(value)) return '-';
+  const rounded = Math.round(value);
+  return rounded > 0 ? `+${rounded}` : String(rounded);
+}
+
+export function ratio(value: number): string {
+  return Number.isFinite(value) ? `${value.toFixed(2)}x` : '-';
+}

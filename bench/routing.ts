@@ -1,0 +1,315 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Metadata, credentials } from '@grpc/grpc-js';
+import { withCleanup } from './lib/cleanup';
+import { Call, LoopPeriod, LoopSummary, closedLoop, summarize } from './lib/load';
+import { MachineInfo, ScenarioOptions, ScenarioResult, formatTable, integer, machineInfo, ratio, signedInteger } from './lib/report';
+import { GRPCInferenceServiceClient, ModelInferRequest, ModelInferResponse } from '../proto/gen/grpc_predict_v2';
+import { ModelStatusInfo, ModelStatusInfo_ModelStatus as ModelStatus } from '../proto/gen/model-mesh';
+import { startEtcd } from '../test/harness/etcd';
+import { ExampleRuntimeHandle, MeshHandle, callMesh, etcdConnectionFile, startExampleRuntime, startMesh } from '../test/harness/modelmesh';
+import { ProcessGroup } from '../test/harness/processes';
+import { waitFor } from '../test/harness/wait';
+
+/**
+ * Routing overhead: the same ModelInfer call sent straight to a runtime (the baseline), through the mesh instance
+ * that holds the model's copy, and through another instance that forwards it there (one peer hop), each at
+ * concurrency 1 and 64, all measured in one run on one machine.
+ */
+
+/** Per target and concurrency: warm-up, then the measured time split into slices that alternate between targets. */
+const PERIODS = {
+  full: { warmupMs: 2_000, measureMs: 8_000, slices: 4 },
+  quick: { warmupMs: 500, measureMs: 2_000, slices: 2 },
+} as const;
+const CONCURRENCIES = [1, 64] as const;
+/** Bounds the run even if a call hangs: a measured period ends at most this long after its time is up. */
+const CALL_DEADLINE_MS = 10_000;
+const PLACEMENT_ATTEMPTS = 5;
+const MODEL_TEXT = 'bench: ';
+const INPUT = 'x';
+
+/** The data-plane issue's targets for the local-copy route. */
+const LOCAL_P50_DELTA_LIMIT_US = 250;
+const LOCAL_THROUGHPUT_RATIO_MIN = 0.6;
+
+type TargetName = 'direct' | 'local-copy' | 'peer-hop';
+
+interface Target {
+  readonly name: TargetName;
+  readonly label: string;
+  readonly port: number;
+}
+
+interface Row {
+  readonly target: TargetName;
+  readonly concurrency: number;
+  readonly result: LoopSummary;
+  /** p50 minus the direct row's p50 at the same concurrency. */
+  readonly p50DeltaUs: number;
+  /** calls/s divided by the direct row's calls/s at the same concurrency. */
+  readonly throughputRatio: number;
+}
+
+interface Check {
+  readonly name: string;
+  readonly measured: number;
+  readonly limit: number;
+  readonly comparison: 'at most' | 'at least';
+  readonly unit: 'µs' | 'x direct';
+  readonly pass: boolean;
+}
+
+export async function routing(options: ScenarioOptions): Promise<ScenarioResult> {
+  const { progress } = options;
+  const periods = options.quick ? PERIODS.quick : PERIODS.full;
+  const machine = machineInfo();
+  const group = new ProcessGroup();
+  const modelDir = mkdtempSync(join(tmpdir(), 'mm-bench-models-'));
+  const clients: Array<{ close(): void }> = [];
+  let stopEtcd: () => Promise<void> = async () => undefined;
+  let connectionDir: string | undefined;
+
+  const cleanup = async () => {
+    for (const client of clients.splice(0)) client.close();
+    await group.stopAll();
+    await stopEtcd();
+    rmSync(modelDir, { recursive: true, force: true });
+    if (connectionDir) rmSync(connectionDir, { recursive: true, force: true });
+  };
+
+  return withCleanup(cleanup, async () => {
+    progress('routing: starting etcd, 2 example runtimes and 2 meshes');
+    const etcd = await startEtcd();
+    stopEtcd = () => etcd.stop();
+    const connectionFile = etcdConnectionFile(etcd.endpoint, `/bench-routing-${randomBytes(4).toString('hex')}`);
+    connectionDir = dirname(connectionFile);
+    const runtimes = await Promise.all([0, 1].map((i) => startExampleRuntime(group, `runtime-${i}`)));
+    const meshes = await Promise.all(runtimes.map((runtime, i) => startMesh(group, {
+      instanceId: `mesh-${i}`,
+      runtimePort: runtime.port,
+      kvStore: `etcd:${connectionFile}`,
+      // Keep the topology fixed while we measure: no scale-out copy may turn the peer hop into a local call.
+      env: { MM_SCALEUP_RPM_THRESHOLD: '10000000' },
+    })));
+    clients.push(...meshes.map((m) => m.client));
+
+    const modelId = await placeOnFirstMesh(meshes, modelDir, progress);
+    progress(`routing: model ${modelId} has its only copy on mesh-0`);
+
+    const targets = targetsOf(runtimes[0], meshes);
+    const request = ModelInferRequest.fromPartial({
+      inputs: [{ name: 'input', datatype: 'BYTES', shape: [1], contents: { bytesContents: [Buffer.from(INPUT)] } }],
+    });
+    const metadata = new Metadata();
+    metadata.set('mm-model-id', modelId);
+
+    const calls = new Map<TargetName, Call>();
+    for (const target of targets) {
+      // One channel per target: grpc-js multiplexes every concurrent call on its one HTTP/2 connection, as a client would.
+      const client = new GRPCInferenceServiceClient(`127.0.0.1:${target.port}`, credentials.createInsecure());
+      clients.push(client);
+      await expectAnswer(client, request, metadata, target);
+      calls.set(target.name, inferCall(client, request, metadata));
+    }
+
+    const rows: Row[] = [];
+    for (const concurrency of CONCURRENCIES) {
+      for (const target of targets) await closedLoop(calls.get(target.name)!, concurrency, periods.warmupMs);
+      // Targets take turns in short slices, so load from anything else on the machine falls on all of them alike.
+      const measured = new Map<TargetName, LoopPeriod[]>(targets.map((t) => [t.name, []]));
+      for (let slice = 0; slice < periods.slices; slice++) {
+        for (const target of targets) {
+          measured.get(target.name)!.push(await closedLoop(calls.get(target.name)!, concurrency, periods.measureMs / periods.slices));
+        }
+      }
+      const direct = summarize(measured.get('direct')!);
+      for (const target of targets) {
+        const result = summarize(measured.get(target.name)!);
+        rows.push({
+          target: target.name,
+          concurrency,
+          result,
+          p50DeltaUs: result.p50Us - direct.p50Us,
+          throughputRatio: result.callsPerSecond / direct.callsPerSecond,
+        });
+        progress(`routing: ${target.name} c=${concurrency}: p50 ${integer(result.p50Us)} µs, p99 ${integer(result.p99Us)} µs, `
+          + `${integer(result.callsPerSecond)} calls/s, ${result.errors} errors`);
+      }
+    }
+
+    const problems: string[] = [];
+    for (const row of rows) {
+      if (row.result.errors > 0) {
+        problems.push(`${row.target} c=${row.concurrency}: ${row.result.errors} failed calls (first: ${row.result.firstError})`);
+      }
+    }
+    const copiesAfter = copyLocations(await callMesh(meshes[0].client, 'getModelStatus', { modelId }));
+    if (copiesAfter.join(',') !== 'mesh-0') problems.push(`the model's copies moved during the run: now on [${copiesAfter.join(', ')}]`);
+
+    const checks = checksOf(rows);
+    const loadAverageEnd = machineInfo().loadAverage;
+    return {
+      scenario: 'routing',
+      valid: problems.length === 0,
+      problems,
+      table: render({ rows, targets, checks, problems, machine, loadAverageEnd, periods, quick: options.quick }),
+      data: {
+        quick: options.quick,
+        warmupMs: periods.warmupMs,
+        measureMs: periods.measureMs,
+        slices: periods.slices,
+        callDeadlineMs: CALL_DEADLINE_MS,
+        modelId,
+        machine,
+        loadAverageEnd,
+        rows: rows.map((row) => ({
+          target: row.target,
+          concurrency: row.concurrency,
+          ...row.result,
+          p50DeltaUs: row.p50DeltaUs,
+          throughputRatio: row.throughputRatio,
+        })),
+        checks,
+      },
+    };
+  });
+}
+
+function targetsOf(runtime: ExampleRuntimeHandle, meshes: readonly MeshHandle[]): Target[] {
+  return [
+    { name: 'direct', label: 'direct to runtime-0', port: runtime.port },
+    { name: 'local-copy', label: 'mesh-0 (local copy)', port: meshes[0].grpcPort },
+    { name: 'peer-hop', label: 'mesh-1 -> mesh-0 (peer hop)', port: meshes[1].grpcPort },
+  ];
+}
+
+/**
+ * Registers and loads a model with `mm-balanced: true` on mesh-0, which places it there; when placement chose
+ * otherwise, tries again under a new id. Then waits until mesh-1 also sees that copy, so its first call is a
+ * forward, not a load of its own.
+ */
+async function placeOnFirstMesh(meshes: readonly MeshHandle[], modelDir: string, progress: (line: string) => void): Promise<string> {
+  const suffix = randomBytes(3).toString('hex');
+  for (let attempt = 1; attempt <= PLACEMENT_ATTEMPTS; attempt++) {
+    const modelId = `routing-${suffix}-${attempt}`;
+    const path = join(modelDir, modelId);
+    writeFileSync(path, MODEL_TEXT);
+    await callMesh(meshes[0].client, 'registerModel', { modelId, modelInfo: { type: 'example', path, key: '' }, loadNow: true, sync: true },
+      { 'mm-balanced': 'true' });
+    const status = await callMesh(meshes[0].client, 'getModelStatus', { modelId });
+    const copies = copyLocations(status);
+    if (status.status === ModelStatus.LOADED && copies.join(',') === 'mesh-0') {
+      await waitFor(`mesh-1 to see ${modelId} loaded on mesh-0`, async () => {
+        const seen = await callMesh(meshes[1].client, 'getModelStatus', { modelId });
+        return seen.status === ModelStatus.LOADED && copyLocations(seen).join(',') === 'mesh-0';
+      }, { timeoutMs: 10_000 });
+      return modelId;
+    }
+    progress(`routing: ${modelId} is ${ModelStatus[status.status]} on [${copies.join(', ')}], not only on mesh-0; trying a new id`);
+    await callMesh(meshes[0].client, 'unregisterModel', { modelId }).catch(() => undefined);
+  }
+  throw new Error(`could not place a model on mesh-0 alone in ${PLACEMENT_ATTEMPTS} attempts`);
+}
+
+/** Instances holding a copy in any state, sorted. */
+function copyLocations(status: ModelStatusInfo): string[] {
+  return status.modelCopyInfos.map((copy) => copy.location).sort();
+}
+
+function inferCall(client: GRPCInferenceServiceClient, request: ModelInferRequest, metadata: Metadata): Call {
+  return () => new Promise<void>((resolve, reject) => {
+    // grpc-js filters add headers to the metadata they are given; each call gets its own copy.
+    client.modelInfer(request, metadata.clone(), { deadline: Date.now() + CALL_DEADLINE_MS }, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+/** One call before measuring, so a target that answers wrongly fails loudly instead of being timed. */
+async function expectAnswer(client: GRPCInferenceServiceClient, request: ModelInferRequest, metadata: Metadata, target: Target): Promise<void> {
+  const response = await new Promise<ModelInferResponse>((resolve, reject) => {
+    client.modelInfer(request, metadata.clone(), { deadline: Date.now() + CALL_DEADLINE_MS }, (err, res) => (err ? reject(err) : resolve(res!)));
+  }).catch((err: Error) => {
+    throw new Error(`${target.label} did not answer: ${err.message}`);
+  });
+  const text = Buffer.from(response.outputs[0]?.contents?.bytesContents[0] ?? []).toString('utf8');
+  if (text !== MODEL_TEXT + INPUT) throw new Error(`${target.label} answered "${text}", expected "${MODEL_TEXT + INPUT}"`);
+}
+
+function checksOf(rows: readonly Row[]): Check[] {
+  const local = (concurrency: number) => rows.find((r) => r.target === 'local-copy' && r.concurrency === concurrency)!;
+  const delta = local(1).p50DeltaUs;
+  const throughput = local(64).throughputRatio;
+  return [
+    {
+      name: 'local-copy p50 added at c=1',
+      measured: delta,
+      limit: LOCAL_P50_DELTA_LIMIT_US,
+      comparison: 'at most',
+      unit: 'µs',
+      pass: delta <= LOCAL_P50_DELTA_LIMIT_US,
+    },
+    {
+      name: 'local-copy throughput at c=64',
+      measured: throughput,
+      limit: LOCAL_THROUGHPUT_RATIO_MIN,
+      comparison: 'at least',
+      unit: 'x direct',
+      pass: throughput >= LOCAL_THROUGHPUT_RATIO_MIN,
+    },
+  ];
+}
+
+interface RenderInput {
+  readonly rows: readonly Row[];
+  readonly targets: readonly Target[];
+  readonly checks: readonly Check[];
+  readonly problems: readonly string[];
+  readonly machine: MachineInfo;
+  readonly loadAverageEnd: readonly number[];
+  readonly periods: { readonly warmupMs: number; readonly measureMs: number; readonly slices: number };
+  readonly quick: boolean;
+}
+
+function render({ rows, targets, checks, problems, machine, loadAverageEnd, periods, quick }: RenderInput): string {
+  const labelOf = (name: TargetName) => targets.find((t) => t.name === name)!.label;
+  const table = formatTable([
+    { title: 'target', align: 'left' },
+    { title: 'conc' },
+    { title: 'calls' },
+    { title: 'errors' },
+    { title: 'p50 µs' },
+    { title: 'p99 µs' },
+    { title: 'calls/s' },
+    { title: 'p50 vs direct µs' },
+    { title: 'calls/s vs direct' },
+  ], rows.map((row) => [
+    labelOf(row.target),
+    String(row.concurrency),
+    String(row.result.calls),
+    String(row.result.errors),
+    integer(row.result.p50Us),
+    integer(row.result.p99Us),
+    integer(row.result.callsPerSecond),
+    row.target === 'direct' ? '(baseline)' : signedInteger(row.p50DeltaUs),
+    row.target === 'direct' ? '(baseline)' : ratio(row.throughputRatio),
+  ]));
+  const lines = [
+    table,
+    '',
+    `Closed loop, one grpc-js channel per target; each row: ${periods.warmupMs / 1_000} s warm-up, then ${periods.measureMs / 1_000} s measured`
+      + ` in ${periods.slices} slices taking turns with the other targets`
+      + `${quick ? ' (--quick: a smoke run, not figures to quote)' : ''}.`,
+    'Ratios and deltas are against the direct row at the same concurrency, measured in this run.',
+    `The client, 2 meshes, 2 example runtimes and etcd share this machine: ${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node};`
+      + ` load average ${machine.loadAverage.join(' ')} at start, ${loadAverageEnd.join(' ')} at end.`,
+    '',
+    ...checks.map((c) => {
+      const measured = c.unit === 'µs' ? signedInteger(c.measured) : c.measured.toFixed(2);
+      return `${c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${measured} ${c.unit} (target: ${c.comparison} ${c.limit} ${c.unit})`;
+    }),
+    ...(problems.length ? ['', 'INVALID measurement:', ...problems.map((p) => `  - ${p}`)] : []),
+  ];
+  return lines.join('\n');
+}
