@@ -137,7 +137,11 @@ export class Router {
   /** The concrete model a routing id names now. */
   private async resolve(id: RoutingId): Promise<string> {
     if (id.kind === 'model') return id.id;
-    const vmodel = this.o.registry.vmodels.get(id.id) ?? (await this.o.registry.vmodels.read(id.id))?.record;
+    const known = this.o.registry.vmodels.get(id.id);
+    if (known) return known.active;
+    // A name that is a known model needs no store round trip on every call; only an unknown name is read strongly.
+    if (id.orModel && this.o.registry.models.get(id.id)) return id.id;
+    const vmodel = (await this.o.registry.vmodels.read(id.id))?.record;
     if (vmodel) return vmodel.active;
     if (id.orModel) return id.id;
     throw new MeshError(status.NOT_FOUND, `vmodel ${id.id} not found`);
