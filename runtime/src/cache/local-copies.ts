@@ -67,7 +67,9 @@ export class LocalCopies {
   loadHere(modelId: string, priority: LoadPriority): Promise<void> {
     const running = this.loading.get(modelId);
     if (running) return running;
-    if (this.o.cache.get(modelId)?.state === 'loaded') return Promise.resolve();
+    const existing = this.o.cache.get(modelId);
+    // Already loaded here: the placer has just claimed it as loading, so the registry must hear it is loaded.
+    if (existing?.state === 'loaded') return this.markRegisteredLoaded(modelId, existing.loadedAt);
     if (this.closed) return Promise.reject(unavailable(`instance ${this.o.selfId} is leaving the mesh and takes no new loads`));
     const load = this.load(modelId, priority).finally(() => this.loading.delete(modelId));
     this.loading.set(modelId, load);
@@ -212,7 +214,28 @@ export class LocalCopies {
         : UNCHANGED));
       repaired++;
     }
+    // The other direction: copies loaded here that the registry lost (reaped while the store was unreachable and this
+    // instance's record had expired) are registered again; copies of models no longer registered are unloaded.
+    for (const copy of cache.list()) {
+      if (copy.state !== 'loaded') continue;
+      const record = registry.models.get(copy.modelId);
+      if (!record) {
+        await this.forget(copy.modelId);
+        repaired++;
+      } else if (record.copies[selfId]?.state !== 'loaded') {
+        await this.markRegisteredLoaded(copy.modelId, copy.loadedAt);
+        repaired++;
+      }
+    }
     return repaired;
+  }
+
+  /** Makes the registry say this instance holds a loaded copy (it does). */
+  private async markRegisteredLoaded(modelId: string, since: number): Promise<void> {
+    const { selfId } = this.o;
+    await this.o.registry.models.update(modelId, (r) => (r && r.copies[selfId]?.state !== 'loaded'
+      ? { ...r, copies: { ...r.copies, [selfId]: { state: 'loaded', since } } }
+      : UNCHANGED));
   }
 
   /**

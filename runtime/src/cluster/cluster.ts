@@ -11,12 +11,15 @@ export const INSTANCES_PREFIX = 'instances/';
 /** How soon a significant change is published, and how often the record is refreshed anyway (request rates move). */
 const PUBLISH_DEBOUNCE_MS = 50;
 const REFRESH_INTERVAL_MS = 5_000;
+const PUBLISH_RETRY_MS = 500;
 
 export interface ClusterEvents {
   /** An instance's record appeared or changed. */
   readonly onInstanceUp?: (id: string, record: InstanceRecord) => void;
   /** An instance's record is gone (it left, or its lease expired). */
   readonly onInstanceGone?: (id: string) => void;
+  /** This instance's record is back after its lease was lost (the store was unreachable for longer than the TTL). */
+  readonly onRejoined?: () => void;
   /** Publishing failed (store unreachable); the next attempt follows automatically. */
   readonly onPublishError?: (err: Error) => void;
   readonly onMalformed?: (err: Error) => void;
@@ -30,6 +33,8 @@ export class Cluster {
   private publishing: Promise<void> | undefined;
   private republishNeeded = false;
   private left = false;
+  /** The lease was lost: the next successful publish is a rejoin. */
+  private rejoining = false;
 
   constructor(
     private readonly store: KvStore,
@@ -81,6 +86,7 @@ export class Cluster {
     lease.onLost(() => {
       // The record went with the lease: take a new lease and publish again.
       if (this.lease === lease) this.lease = undefined;
+      this.rejoining = true;
       if (!this.left) this.requestPublish();
     });
     this.lease = lease;
@@ -92,7 +98,11 @@ export class Cluster {
     if (this.left || this.publishTimer) return;
     this.publishTimer = setTimeout(() => {
       this.publishTimer = undefined;
-      this.publishNow().catch((err: Error) => this.events.onPublishError?.(err));
+      this.publishNow().catch((err: Error) => {
+        this.events.onPublishError?.(err);
+        // Keep trying soon: while this record is missing, others treat this instance as gone.
+        setTimeout(() => this.requestPublish(), PUBLISH_RETRY_MS).unref();
+      });
     }, PUBLISH_DEBOUNCE_MS);
     this.publishTimer.unref();
   }
@@ -111,6 +121,10 @@ export class Cluster {
           const lease = await this.ensureLease();
           const record = this.snapshotSelf();
           await this.store.put(INSTANCES_PREFIX + this.selfId, encodeRecord(record), { lease });
+          if (this.rejoining) {
+            this.rejoining = false;
+            this.events.onRejoined?.();
+          }
         } while (this.republishNeeded);
       } finally {
         this.publishing = undefined;

@@ -140,6 +140,11 @@ export class MeshProcess {
         void leader?.instanceGone(id);
       },
       onPublishError: (err) => log.warn('could not publish instance record', { err }),
+      // Copies may have been reaped while the record was gone: put this instance's copies back in the registry.
+      onRejoined: () => {
+        log.info('instance record restored after the store was unreachable; re-registering local copies');
+        void localCopies?.reconcile(2 * config.leaseTtlSeconds * 1000).catch((err: Error) => log.warn('reconcile after rejoin failed', { err }));
+      },
       onMalformed,
     });
 
