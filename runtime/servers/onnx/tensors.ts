@@ -1,8 +1,7 @@
 import { InferenceSession, OnnxValue, Tensor } from 'onnxruntime-node';
 import { CONTENTS_WIRE_NAMES, ContentsField, Datatype, datatypeNamed, datatypeOfOrt, DATATYPES } from './datatypes';
-import type {
-  InferTensorContents, ModelInferRequest_InferInputTensor, ModelInferResponse_InferOutputTensor,
-} from '../../../proto/gen/grpc_predict_v2';
+import { InferTensorContents } from '../../../proto/gen/grpc_predict_v2';
+import type { ModelInferRequest_InferInputTensor, ModelInferResponse_InferOutputTensor } from '../../../proto/gen/grpc_predict_v2';
 import { invalidArgument } from '../../src/errors';
 import { decodeRawBytes, encodeRawBytes } from '../shared/bytes-tensor';
 
@@ -29,20 +28,6 @@ export function specsOf(metadata: readonly InferenceSession.ValueMetadata[]): Te
 /** KServe v2 metadata shape: a dimension of any size is -1. */
 export function metadataShape(spec: TensorSpec): number[] {
   return spec.shape.map((dim) => (typeof dim === 'number' && dim >= 0 ? dim : -1));
-}
-
-/** A contents message with every list empty. */
-export function emptyContents(): InferTensorContents {
-  return {
-    boolContents: [],
-    intContents: [],
-    int64Contents: [],
-    uintContents: [],
-    uint64Contents: [],
-    fp32Contents: [],
-    fp64Contents: [],
-    bytesContents: [],
-  };
 }
 
 /** The typed-contents lists that hold plain numbers. */
@@ -136,7 +121,7 @@ function typedTensor(what: string, datatype: Datatype, contents: InferTensorCont
   if (!field) {
     throw invalidArgument(`${what} is ${datatype.name}, which KServe v2 carries only in raw_input_contents (it has no typed contents list)`);
   }
-  const all = contents ?? emptyContents();
+  const all = contents ?? InferTensorContents.fromPartial({});
   for (const other of Object.keys(CONTENTS_WIRE_NAMES) as ContentsField[]) {
     if (other !== field && all[other].length > 0) {
       throw invalidArgument(`${what} is ${datatype.name}, whose values belong in ${CONTENTS_WIRE_NAMES[field]}; `
@@ -190,7 +175,7 @@ export function outputTensor(name: string, value: OnnxValue, asRaw: boolean): Co
   const header = { name, datatype: datatype.name, shape: [...value.dims], parameters: {} };
   if (asRaw) return { tensor: { ...header, contents: undefined }, raw: rawOf(value) };
 
-  const contents = emptyContents();
+  const contents = InferTensorContents.fromPartial({});
   switch (value.type) {
     case 'string':
       contents.bytesContents = (value.data as string[]).map((text) => Buffer.from(text, 'utf8'));

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import type { InferTensorContents } from '../../../proto/gen/grpc_predict_v2';
+import { InferTensorContents } from '../../../proto/gen/grpc_predict_v2';
 import { invalidArgument } from '../errors';
 
 /**
@@ -59,25 +59,11 @@ export function datatypeSpec(datatype: Datatype): DatatypeSpec {
   return SPECS[datatype];
 }
 
-/** Contents with every list empty, as the generated message type needs them. */
-export function emptyContents(): InferTensorContents {
-  return {
-    boolContents: [],
-    intContents: [],
-    int64Contents: [],
-    uintContents: [],
-    uint64Contents: [],
-    fp32Contents: [],
-    fp64Contents: [],
-    bytesContents: [],
-  };
-}
-
 /** Puts elements into the contents list their datatype uses. FP16 has none: callers send it as raw contents. */
 export function toContents(datatype: Datatype, elements: TensorElements): InferTensorContents {
   const field = SPECS[datatype].field;
   if (field === undefined) throw invalidArgument(`${datatype} tensors travel only as raw contents`);
-  const contents = emptyContents();
+  const contents = InferTensorContents.fromPartial({});
   (contents as Record<ContentsList, TensorElements>)[field] = elements;
   return contents;
 }

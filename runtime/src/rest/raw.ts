@@ -1,4 +1,5 @@
 import { Datatype, TensorElements, datatypeSpec } from './datatypes';
+import { encodeRawBytes } from '../../servers/shared/bytes-tensor';
 import { invalidArgument } from '../errors';
 
 /**
@@ -81,19 +82,6 @@ function safeInteger(value: bigint, datatype: Datatype, where: string): number {
       + 'and it is refused rather than rounded');
   }
   return Number(value);
-}
-
-export function encodeRawBytes(elements: readonly Uint8Array[]): Buffer {
-  let total = 0;
-  for (const element of elements) total += LENGTH_PREFIX + element.length;
-  const out = Buffer.allocUnsafe(total);
-  let offset = 0;
-  for (const element of elements) {
-    offset = out.writeUInt32LE(element.length, offset);
-    out.set(element, offset);
-    offset += element.length;
-  }
-  return out;
 }
 
 function decodeRawBytes(buffer: Buffer, where: string): Buffer[] {

@@ -1,5 +1,6 @@
+import { encodeRawBytes } from '../../../runtime/servers/shared/bytes-tensor';
 import { DATATYPES, Datatype, TensorElements } from '../../../runtime/src/rest/datatypes';
-import { decodeRaw, encodeRaw, encodeRawBytes, fp16Bits, fp16Value } from '../../../runtime/src/rest/raw';
+import { decodeRaw, encodeRaw, fp16Bits, fp16Value } from '../../../runtime/src/rest/raw';
 
 describe('FP16', () => {
   test.each([
