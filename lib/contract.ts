@@ -59,6 +59,15 @@ export const MeshEnv = {
   /** Node (host) address, for locality. */
   LOCATION: 'MM_LOCATION',
   ZONE: 'MM_ZONE',
+  /**
+   * The mounted `storage-config` secret. Set, it turns on the mesh's built-in puller: each model is fetched from
+   * storage into `ROOT_MODEL_DIR/<modelId>/` before loadModel, so the runtime receives a local path.
+   */
+  STORAGE_CONFIG_DIR: 'STORAGE_CONFIG_DIR',
+  /** Where the built-in puller writes models (shared with the model server). */
+  ROOT_MODEL_DIR: 'ROOT_MODEL_DIR',
+  /** Where PVCs named by `pvc` storage entries are mounted, one folder per claim. */
+  PVC_MOUNTS_DIR: 'MM_PVC_MOUNTS_DIR',
   TLS_KEY_CERT_PATH: 'MM_TLS_KEY_CERT_PATH',
   TLS_PRIVATE_KEY_PATH: 'MM_TLS_PRIVATE_KEY_PATH',
   /** `require` or `optional`. */
@@ -199,5 +208,7 @@ export const StoreDefaults = {
 export const RoutingHeaders = {
   MODEL_ID: 'mm-model-id',
   VMODEL_ID: 'mm-vmodel-id',
+  /** A vmodel id falling back to a model id of that name: how the REST endpoint names the URL's model. */
+  MODEL_NAME: 'mm-model-name',
   BALANCED: 'mm-balanced',
 } as const;

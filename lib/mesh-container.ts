@@ -23,6 +23,8 @@ export interface MeshContainerProps {
   readonly data?: Endpoint;
   /** Directory of the runtime's Unix sockets, if any. */
   readonly socketDir?: string;
+  /** With the built-in puller: the models folder, PVC and storage-config mounts it needs. @default - puller off */
+  readonly pullerMounts?: readonly k8s.VolumeMount[];
 }
 
 function env(name: string, value: string | number): k8s.EnvVar {
@@ -70,6 +72,11 @@ export function meshContainer(props: MeshContainerProps): k8s.Container {
     env(MeshEnv.DATAPLANE_CONFIG_PATH, `${Mounts.CONFIG_DIR}/${Mounts.DATAPLANE_CONFIG_KEY}`),
     env(MeshEnv.CATALOG_PATH, `${Mounts.CATALOG_DIR}/${Mounts.CATALOG_KEY}`),
   ];
+  if (props.pullerMounts) {
+    variables.push(env(MeshEnv.STORAGE_CONFIG_DIR, Mounts.STORAGE_CONFIG_DIR));
+    variables.push(env(MeshEnv.ROOT_MODEL_DIR, Mounts.MODELS_DIR));
+    variables.push(env(MeshEnv.PVC_MOUNTS_DIR, Mounts.PVC_MOUNTS_DIR));
+  }
   if (mesh.tls) {
     variables.push(env(MeshEnv.TLS_KEY_CERT_PATH, `${Mounts.TLS_DIR}/tls.crt`));
     variables.push(env(MeshEnv.TLS_PRIVATE_KEY_PATH, `${Mounts.TLS_DIR}/tls.key`));
@@ -108,6 +115,7 @@ export function meshContainer(props: MeshContainerProps): k8s.Container {
       ...(mesh.etcd.clientTlsSecretName ? [{ name: 'etcd-tls', mountPath: Mounts.ETCD_TLS_DIR, readOnly: true }] : []),
       ...(mesh.tls ? [{ name: 'tls-certs', mountPath: Mounts.TLS_DIR, readOnly: true }] : []),
       ...(props.socketDir ? [{ name: 'domain-socket', mountPath: props.socketDir }] : []),
+      ...(props.pullerMounts ?? []),
     ],
   };
 }

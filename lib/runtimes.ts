@@ -17,6 +17,14 @@ export interface BuiltInAdapter {
   readonly env?: readonly k8s.EnvVar[];
 }
 
+/** Where models are fetched from storage when a runtime's storage helper is on. */
+export enum PullerPlacement {
+  /** The mesh container pulls each model into `/models/<modelId>/` before loadModel: no extra container. */
+  MESH = 'mesh',
+  /** Upstream's `puller` sidecar (modelmesh-runtime-adapter image) sits between the mesh and the runtime. */
+  SIDECAR = 'sidecar',
+}
+
 /** Everything that defines a serving runtime: its containers, formats and endpoints. */
 export interface RuntimeDefinitionProps {
   /** Runtime name (the ServingRuntime object's name; the Deployment is `modelmesh-serving-<name>`). */
@@ -33,8 +41,10 @@ export interface RuntimeDefinitionProps {
   readonly grpcDataEndpoint?: string;
   /** upstream's runtime adapter, which also pulls models. @default - none */
   readonly builtInAdapter?: BuiltInAdapter;
-  /** Add the `puller` container that fetches models from storage (only without a built-in adapter). @default true */
+  /** Fetch models from `storage-config` before the runtime loads them (only without a built-in adapter). @default true */
   readonly storageHelper?: boolean;
+  /** Which component fetches models when the storage helper is on. @default PullerPlacement.MESH */
+  readonly puller?: PullerPlacement;
   /** Annotations of the ServingRuntime object (`maxLoadingConcurrency`, `perModelConcurrencyLimit`). @default - none */
   readonly annotations?: Readonly<Record<string, string>>;
   /** Keep the model-server containers' root filesystem read-only (a writable `/tmp` is mounted). @default true */
@@ -64,8 +74,10 @@ export class RuntimeDefinition {
   public readonly grpcDataEndpoint?: string;
   /** Built-in adapter settings. */
   public readonly builtInAdapter?: BuiltInAdapter;
-  /** Whether the `puller` container is added. */
+  /** Whether models are fetched from storage before the runtime loads them. */
   public readonly storageHelper: boolean;
+  /** Which component fetches them. */
+  public readonly puller: PullerPlacement;
   /** ServingRuntime annotations. */
   public readonly annotations: Readonly<Record<string, string>>;
   /** Whether model-server containers get a read-only root filesystem. */
@@ -82,6 +94,7 @@ export class RuntimeDefinition {
     this.grpcDataEndpoint = props.grpcDataEndpoint;
     this.builtInAdapter = props.builtInAdapter;
     this.storageHelper = props.builtInAdapter ? false : props.storageHelper ?? true;
+    this.puller = props.puller ?? PullerPlacement.MESH;
     this.annotations = { ...(props.annotations ?? {}) };
     this.readOnlyRootFilesystem = props.readOnlyRootFilesystem ?? true;
     this.runAsUser = props.runAsUser;
@@ -100,8 +113,10 @@ export interface RuntimePresetOptions {
 
 /** Options of the presets that run this project's image. */
 export interface ProjectRuntimeOptions extends RuntimePresetOptions {
-  /** Add the `puller` container that fetches models from `storage-config` entries. @default true */
+  /** Fetch models from `storage-config` entries before the runtime loads them. @default true */
   readonly storageHelper?: boolean;
+  /** Which component fetches them. @default PullerPlacement.MESH */
+  readonly puller?: PullerPlacement;
 }
 
 const MEM_BUFFER_BYTES = 134217728;
@@ -284,5 +299,6 @@ function projectRuntime(kind: 'onnx' | 'example', options: ProjectRuntimeOptions
     grpcEndpoint: `port:${Ports.RUNTIME_SPI}`,
     grpcDataEndpoint: `port:${Ports.RUNTIME_SPI}`,
     storageHelper: options.storageHelper ?? true,
+    puller: options.puller,
   });
 }

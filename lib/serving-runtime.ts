@@ -9,7 +9,7 @@ import { servingRuntimeSpec } from './kserve';
 import { meshContainer, MeshTls } from './mesh-container';
 import { runtimeLabels } from './model-types';
 import { formatBytes, parseBytes } from './quantity';
-import { RuntimeDefinition } from './runtimes';
+import { PullerPlacement, RuntimeDefinition } from './runtimes';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
 import { StorageConfig } from './storage-config';
 
@@ -268,16 +268,18 @@ export class ServingRuntime extends Construct {
       volumeMounts: [...modelMounts, ...(container.volumeMounts ?? [])],
     }));
 
+    const sidecarPuller = runtime.storageHelper && runtime.puller === PullerPlacement.SIDECAR;
     const helper: k8s.Container[] = [];
     if (runtime.builtInAdapter) helper.push(this.adapterContainer(modelMounts, storageMount, preStop));
-    else if (runtime.storageHelper) helper.push(this.pullerContainer(modelMounts, storageMount));
+    else if (sidecarPuller) helper.push(this.pullerContainer(modelMounts, storageMount));
 
     const mm = meshContainer({
       mesh: this.mesh,
       labels: this.labels,
-      spi: runtime.storageHelper && !runtime.builtInAdapter ? { port: PULLER_PORT } : this.spi,
+      spi: sidecarPuller ? { port: PULLER_PORT } : this.spi,
       data: this.data,
       socketDir,
+      pullerMounts: runtime.storageHelper && !sidecarPuller ? [...modelMounts.filter((m) => m.name !== 'tmp' && m.name !== 'domain-socket'), storageMount] : undefined,
     });
 
     const containers = runtime.builtInAdapter ? [...helper, ...runtimeContainers, mm] : [...runtimeContainers, ...helper, mm];

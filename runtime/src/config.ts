@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { MeshEnv, Ports, StoreDefaults } from '../../lib/contract';
+import { MeshEnv, Mounts, Ports, StoreDefaults } from '../../lib/contract';
 
 /**
  * Turns the environment into one frozen, validated MeshConfig. Bad values stop start-up with the variable's name
@@ -29,6 +29,13 @@ export interface TlsConfig {
   readonly keyPath: string;
   readonly clientAuth: 'none' | 'optional' | 'require';
   readonly trustCertPaths: readonly string[];
+}
+
+/** The built-in puller's folders (on when `STORAGE_CONFIG_DIR` is set). */
+export interface PullerConfig {
+  readonly storageConfigDir: string;
+  readonly rootModelDir: string;
+  readonly pvcMountsDir: string;
 }
 
 export interface MeshConfig {
@@ -66,6 +73,8 @@ export interface MeshConfig {
   readonly maxMessageSize: number;
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
   readonly tls?: TlsConfig;
+  /** Absent: the runtime (or its adapter) fetches models itself and receives the registered path and key. */
+  readonly puller?: PullerConfig;
   readonly version: string;
 }
 
@@ -135,6 +144,19 @@ function tls(env: Env): TlsConfig | undefined {
   return { certPath, keyPath, clientAuth: clientAuthRaw as TlsConfig['clientAuth'], trustCertPaths: trust };
 }
 
+function puller(env: Env): PullerConfig | undefined {
+  const storageConfigDir = text(env, MeshEnv.STORAGE_CONFIG_DIR);
+  if (!storageConfigDir) {
+    if (text(env, MeshEnv.ROOT_MODEL_DIR)) throw new ConfigError(MeshEnv.ROOT_MODEL_DIR, `only applies with ${MeshEnv.STORAGE_CONFIG_DIR}, which turns the built-in puller on`);
+    return undefined;
+  }
+  return {
+    storageConfigDir,
+    rootModelDir: text(env, MeshEnv.ROOT_MODEL_DIR) ?? Mounts.MODELS_DIR,
+    pvcMountsDir: text(env, MeshEnv.PVC_MOUNTS_DIR) ?? Mounts.PVC_MOUNTS_DIR,
+  };
+}
+
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const;
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
@@ -194,6 +216,7 @@ export function loadConfig(env: Env, version: string, host: () => string = hostn
     maxMessageSize: integer(env, MeshEnv.GRPC_MAX_MSG_SIZE, 16 * 1024 * 1024, 1024, 2 ** 31 - 1),
     logLevel: logLevel as MeshConfig['logLevel'],
     tls: tls(env),
+    puller: puller(env),
     version,
   };
   const ports = [['MM_SVC_GRPC_PORT', config.grpcPort], ['MM_REST_PORT', config.restPort], ['MM_PROBE_PORT', config.probePort],

@@ -176,7 +176,7 @@ describe('bad input', () => {
     const client = inferenceClientOf(meshes[0]);
     await expectStatusError(infer(client, inferRequest('', 'x')), status.INVALID_ARGUMENT, /no model named/);
     await expectStatusError(infer(client, inferRequest('', 'x'), { 'mm-model-id': 'remote', 'mm-vmodel-id': 'alias' }), status.INVALID_ARGUMENT,
-      /send only one of mm-model-id and mm-vmodel-id/);
+      /send only one of mm-model-id, mm-vmodel-id and mm-model-name/);
     await expectStatusError(infer(client, inferRequest('', 'x'), { 'mm-model-id': 'nope' }), status.NOT_FOUND, /model nope not found/);
     await expectStatusError(infer(client, inferRequest('nope', 'x')), status.NOT_FOUND, /model nope not found/);
   });

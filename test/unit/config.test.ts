@@ -47,9 +47,20 @@ describe('loadConfig', () => {
     [{ MM_TLS_PRIVATE_KEY_PATH: '/k' }, 'MM_TLS_KEY_CERT_PATH must be set when MM_TLS_PRIVATE_KEY_PATH is'],
     [{ MM_TLS_CLIENT_AUTH: 'require' }, 'MM_TLS_CLIENT_AUTH needs MM_TLS_KEY_CERT_PATH and MM_TLS_PRIVATE_KEY_PATH'],
     [{ MM_INSTANCE_ID: 'bad id' }, 'MM_INSTANCE_ID must be letters'],
+    [{ ROOT_MODEL_DIR: '/m' }, 'ROOT_MODEL_DIR only applies with STORAGE_CONFIG_DIR'],
   ])('%j fails naming the variable', (env, message) => {
     expect(() => load(env as Record<string, string>)).toThrow(ConfigError);
     expect(() => load(env as Record<string, string>)).toThrow(message);
+  });
+
+  test('STORAGE_CONFIG_DIR turns the built-in puller on, with upstream\'s folders by default', () => {
+    expect(load({}).puller).toBeUndefined();
+    expect(load({ STORAGE_CONFIG_DIR: '/storage-config' }).puller).toEqual({
+      storageConfigDir: '/storage-config', rootModelDir: '/models', pvcMountsDir: '/pvc_mounts',
+    });
+    expect(load({ STORAGE_CONFIG_DIR: '/sc', ROOT_MODEL_DIR: '/data/models', MM_PVC_MOUNTS_DIR: '/pvcs' }).puller).toEqual({
+      storageConfigDir: '/sc', rootModelDir: '/data/models', pvcMountsDir: '/pvcs',
+    });
   });
 
   test('REST can be turned off with port 0', () => {

@@ -1,6 +1,7 @@
 import { MeshError, notFound, toMeshError, unavailable } from '../errors';
 import { LoadPriority, LoadQueue, RuntimeInfo, SpiClient } from '../loader';
 import { Logger } from '../log';
+import type { Puller } from '../puller';
 import { LruCache } from './lru-cache';
 import { loadedCopies } from '../registry/model-state';
 import { ModelRecord } from '../registry/records';
@@ -25,6 +26,8 @@ export interface LocalCopiesOptions {
   readonly runtime: RuntimeInfo;
   readonly log: Logger;
   readonly failureExpiryMs: number;
+  /** Fetches each model to a local folder before loadModel and deletes it after unload; absent, the runtime fetches. */
+  readonly puller?: Puller;
   readonly now?: () => number;
   /** Something changed that other instances should see in this instance's record. */
   readonly onChanged: () => void;
@@ -81,7 +84,8 @@ export class LocalCopies {
     const held = registry.models.get(modelId) ? { record: registry.models.get(modelId)! } : await registry.models.read(modelId);
     if (!held) throw notFound(`model ${modelId} is not registered`);
     const info = held.record;
-    const size = info.size ?? await spi.predictSize(modelId, info.type, info.path ?? '', info.key ?? '') ?? runtime.defaultModelSize;
+    // With the puller the registered path is remote, so the runtime cannot predict from it; the load corrects the size.
+    const size = info.size ?? (this.o.puller ? undefined : await spi.predictSize(modelId, info.type, info.path ?? '', info.key ?? '')) ?? runtime.defaultModelSize;
 
     // Choosing victims and reserving space happen together, with no await between, so concurrent loads never
     // count the same free bytes or pick the same victim.
@@ -111,7 +115,10 @@ export class LocalCopies {
     let loadedSize: number;
     let maxConcurrency = 0;
     try {
-      const response = await this.o.queue.run(priority, () => spi.load(modelId, info.type, info.path ?? '', info.key ?? '', runtime.loadTimeoutMs));
+      const response = await this.o.queue.run(priority, async () => {
+        const { path, key } = await this.fetch(modelId, info.path ?? '', info.key ?? '');
+        return spi.load(modelId, info.type, path, key, runtime.loadTimeoutMs);
+      });
       loadedSize = response.sizeInBytes || await spi.modelSize(modelId) || size;
       if (runtime.limitModelConcurrency) maxConcurrency = response.maxConcurrency;
     } catch (err) {
@@ -137,12 +144,32 @@ export class LocalCopies {
     log.info('loaded model', { modelId, size: loadedSize, ms: loadedAt - started });
   }
 
+  /** Where the runtime finds the model: pulled to a local folder first when the puller is on. */
+  private async fetch(modelId: string, path: string, key: string): Promise<{ path: string; key: string }> {
+    if (!this.o.puller) return { path, key };
+    const pulled = await this.o.puller.pull(modelId, path, key);
+    return { path: pulled.localPath, key: pulled.modelKey };
+  }
+
+  /** Unloads from the runtime, then deletes the pulled files (the runtime may read them until it has unloaded). */
+  private async unloadFromRuntime(modelId: string): Promise<void> {
+    try {
+      await this.o.spi.unload(modelId);
+    } finally {
+      await this.removeFiles(modelId);
+    }
+  }
+
+  private async removeFiles(modelId: string): Promise<void> {
+    await this.o.puller?.remove(modelId).catch((err: Error) => this.o.log.warn('could not delete pulled model files', { modelId, err }));
+  }
+
   private async recordFailure(modelId: string, err: MeshError, priority: LoadPriority): Promise<void> {
-    const { registry, cache, spi, log, selfId } = this.o;
+    const { registry, cache, log, selfId } = this.o;
     cache.remove(modelId);
     this.o.onChanged();
     // Runtimes may hold partial state after a failed or cancelled load: always unload.
-    spi.unload(modelId).catch((e: Error) => log.warn('unload after failed load failed', { modelId, err: e }));
+    this.unloadFromRuntime(modelId).catch((e: Error) => log.warn('unload after failed load failed', { modelId, err: e }));
     const time = this.now();
     const message = err.message;
     let next: string | undefined;
@@ -170,7 +197,7 @@ export class LocalCopies {
     this.o.log.info('evicting model', { modelId, reason });
     await this.removeFromRegistry(modelId).catch((err: Error) => this.o.log.warn('could not remove evicted copy from the registry', { modelId, err }));
     try {
-      await this.o.spi.unload(modelId);
+      await this.unloadFromRuntime(modelId);
     } catch (err) {
       this.o.log.warn('unload of evicted model failed', { modelId, err: err as Error });
     }
@@ -186,7 +213,7 @@ export class LocalCopies {
     if (!this.o.cache.remove(modelId)) return;
     this.o.onChanged();
     try {
-      await this.o.spi.unload(modelId);
+      await this.unloadFromRuntime(modelId);
       this.o.log.info('unloaded model', { modelId });
     } catch (err) {
       this.o.log.warn('unload failed', { modelId, err: err as Error });
@@ -246,7 +273,10 @@ export class LocalCopies {
     const copies = this.o.cache.list();
     for (const copy of copies) this.o.cache.remove(copy.modelId);
     this.o.onChanged();
-    await Promise.all(copies.map((c) => this.removeFromRegistry(c.modelId).catch(() => undefined)));
+    await Promise.all(copies.map(async (c) => {
+      await this.removeFromRegistry(c.modelId).catch(() => undefined);
+      await this.removeFiles(c.modelId);
+    }));
   }
 
   /** Unloads every copy and removes them from the registry (leaving the mesh). */

@@ -21,6 +21,7 @@ import { Placer } from '../mesh/placer';
 import { RateTracker } from '../mesh/rates';
 import { Scaler } from '../mesh/scaler';
 import { NO_CONSTRAINTS, parseTypeConstraints } from '../placement';
+import { createPuller } from '../puller';
 import { loadedCopies } from '../registry/model-state';
 import { InstanceRecord, ModelRecord } from '../registry/records';
 import { MODELS_PREFIX, Registry, VMODELS_PREFIX } from '../registry/registry';
@@ -148,6 +149,14 @@ export class MeshProcess {
       onMalformed,
     });
 
+    const puller = config.puller ? createPuller({ ...config.puller, log }) : undefined;
+    if (puller) {
+      log.info('built-in puller on', { ...config.puller });
+      await puller.removeAll().catch((err: Error) => {
+        throw new ConfigError(MeshEnv.ROOT_MODEL_DIR, `names a folder the puller cannot clear: ${err.message}`);
+      });
+    }
+
     const placer = new Placer({
       selfId: config.instanceId, cluster, registry, peers, log, constraints: () => constraints, failureExpiryMs: config.loadFailureExpiryMs,
     });
@@ -160,6 +169,7 @@ export class MeshProcess {
       runtime,
       log,
       failureExpiryMs: config.loadFailureExpiryMs,
+      puller,
       onChanged: () => cluster.requestPublish(),
       chooseRetryTarget: (modelId, record) => placer.chooseRetryTarget(modelId, record),
       dispatch: (instanceId, modelId, priority) => placer.dispatch(instanceId, modelId, priority),

@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log';
 import { PullError, secretsOf, storageFailure } from './errors';
@@ -53,6 +53,8 @@ export interface Puller {
   pull(modelId: string, modelPath: string, modelKey: string, options?: PullOptions): Promise<PullResult>;
   /** Deletes the model's local folder (after unload). Absent folders are fine. */
   remove(modelId: string): Promise<void>;
+  /** Deletes everything below rootModelDir: at start-up, when the runtime has just purged its models. */
+  removeAll(): Promise<void>;
 }
 
 /** A model path for messages: a URI loses its userinfo and query (either may carry a token). */
@@ -188,6 +190,14 @@ export function createPuller(options: PullerOptions): Puller {
         await rm(joinInside(options.rootModelDir, modelId), { recursive: true, force: true });
         log.debug('model files removed', { modelId });
       });
+    },
+    async removeAll() {
+      const entries = await readdir(options.rootModelDir).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return [];
+        throw err;
+      });
+      await Promise.all(entries.map((name) => rm(join(options.rootModelDir, name), { recursive: true, force: true })));
+      if (entries.length > 0) log.info('removed model files left from an earlier run', { count: entries.length });
     },
   };
 }

@@ -32,8 +32,8 @@ export interface RestServerOptions {
   /** Answers GET /v2/health/ready. @default always ready */
   readonly isReady?: () => boolean | Promise<boolean>;
   /**
-   * Metadata key that carries the URL's model name. The mesh reads it as a vmodel id (falling back to a model id); a
-   * runtime called directly wants `mm-model-id`. @default 'mm-vmodel-id'
+   * Metadata key that carries the URL's model name. The mesh reads `mm-model-name` as a vmodel id falling back to a
+   * model id; a runtime called directly wants `mm-model-id`. @default 'mm-model-name'
    */
   readonly modelHeader?: string;
   /** Answer GET /v2 with this instead of asking the target (the mesh describes itself). */
@@ -58,7 +58,7 @@ export async function startRestServer(options: RestServerOptions): Promise<RestS
   const isReady = options.isReady ?? (() => true);
   const backend = new InferenceClient({
     target: options.grpcTarget,
-    modelHeader: options.modelHeader ?? RoutingHeaders.VMODEL_ID,
+    modelHeader: options.modelHeader ?? RoutingHeaders.MODEL_NAME,
     timeoutMs: options.requestTimeoutMs ?? 60_000,
     maxResponseBytes: options.maxResponseBytes ?? 64 * MiB,
   });

@@ -12,14 +12,15 @@ export type RoutingId =
   | { readonly kind: 'vmodel'; readonly id: string; /** Fall back to a model of that id when no vmodel exists. */ readonly orModel: boolean };
 
 /**
- * Reads the routing headers: `mm-vmodel-id` or `mm-model-id` (or their `-bin` forms); both kinds at once is
- * INVALID_ARGUMENT. Returns undefined when neither is present.
+ * Reads the routing headers: `mm-vmodel-id` or `mm-model-id` (or their `-bin` forms), or `mm-model-name` (a vmodel
+ * id or else a model id); more than one kind at once is INVALID_ARGUMENT. Returns undefined when none is present.
  */
 export function routingIdFromHeaders(headers: IncomingHttpHeaders): RoutingId | undefined {
   const model = headerText(headers, RoutingHeaders.MODEL_ID) ?? headerText(headers, `${RoutingHeaders.MODEL_ID}-bin`);
   const vmodel = headerText(headers, RoutingHeaders.VMODEL_ID) ?? headerText(headers, `${RoutingHeaders.VMODEL_ID}-bin`);
-  if (model !== undefined && vmodel !== undefined) {
-    throw invalidArgument(`send only one of ${RoutingHeaders.MODEL_ID} and ${RoutingHeaders.VMODEL_ID}, not both`);
+  const name = headerText(headers, RoutingHeaders.MODEL_NAME) ?? headerText(headers, `${RoutingHeaders.MODEL_NAME}-bin`);
+  if ([model, vmodel, name].filter((v) => v !== undefined).length > 1) {
+    throw invalidArgument(`send only one of ${RoutingHeaders.MODEL_ID}, ${RoutingHeaders.VMODEL_ID} and ${RoutingHeaders.MODEL_NAME}`);
   }
   if (model !== undefined) {
     if (!model) throw invalidArgument(`${RoutingHeaders.MODEL_ID} must not be empty`);
@@ -28,6 +29,10 @@ export function routingIdFromHeaders(headers: IncomingHttpHeaders): RoutingId | 
   if (vmodel !== undefined) {
     if (!vmodel) throw invalidArgument(`${RoutingHeaders.VMODEL_ID} must not be empty`);
     return { kind: 'vmodel', id: vmodel, orModel: false };
+  }
+  if (name !== undefined) {
+    if (!name) throw invalidArgument(`${RoutingHeaders.MODEL_NAME} must not be empty`);
+    return { kind: 'vmodel', id: name, orModel: true };
   }
   return undefined;
 }

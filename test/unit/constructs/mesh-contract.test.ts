@@ -25,7 +25,7 @@ describe('mesh container env and the runtime config', () => {
       prestopPort: 8090,
       kvStore: 'etcd:/opt/kserve/mmesh/etcd/etcd_connection',
       kvPrefix: 'mm',
-      runtimeSpi: { kind: 'port', port: 8086 },
+      runtimeSpi: { kind: 'port', port: 8085 },
       runtimeData: { kind: 'port', port: 8085 },
       labels: ['mt:onnx', 'mt:onnx:1', 'pv:grpc-v2', 'pv:v2', 'rt:onnx'],
       typeConstraintsPath: '/etc/watson/mmesh/config/type_constraints',
@@ -34,6 +34,7 @@ describe('mesh container env and the runtime config', () => {
       defaultVModelOwner: 'ksp',
       shutdownTimeoutMs: 90000,
       maxMessageSize: 16777216,
+      puller: { storageConfigDir: '/storage-config', rootModelDir: '/models', pvcMountsDir: '/pvc_mounts' },
     });
     expect(config.metrics).toMatchObject({ enabled: true, port: 2112, scheme: 'http' });
   });

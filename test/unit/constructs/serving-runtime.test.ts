@@ -1,18 +1,18 @@
 import { Testing } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { containerOf, envOf, meshChart, one } from './util';
-import { ContainerNames, MeshEnv, Mounts, Ports, ProbePaths, Runtimes, Storage } from '../../../lib';
+import { ContainerNames, MeshEnv, Mounts, Ports, ProbePaths, PullerPlacement, Runtimes, Storage } from '../../../lib';
 
 const mem = (value: string) => k8s.Quantity.fromString(value);
 
 describe('ServingRuntime', () => {
-  test('ONNX runtime: model server, puller, then the mesh container last, configured from the contract', () => {
+  test('ONNX runtime: model server, then the mesh container (which pulls models) last, configured from the contract', () => {
     const { chart, mesh } = meshChart({ storage: { pvc: Storage.pvc({ claimName: 'models' }) } });
     mesh.addRuntime(Runtimes.onnx());
     const objects = Testing.synth(chart);
     const deployment = one(objects, 'Deployment', 'modelmesh-serving-onnx');
     const pod = deployment.spec.template.spec;
-    expect(pod.containers.map((c: any) => c.name)).toEqual(['onnx', ContainerNames.PULLER, ContainerNames.MESH]);
+    expect(pod.containers.map((c: any) => c.name)).toEqual(['onnx', ContainerNames.MESH]);
     expect(deployment.spec.selector.matchLabels).toEqual({ 'modelmesh-service': 'modelmesh-serving', 'name': 'modelmesh-serving-onnx' });
     expect(deployment.spec.strategy.rollingUpdate).toEqual({ maxSurge: '75%', maxUnavailable: '15%' });
 
@@ -31,7 +31,7 @@ describe('ServingRuntime', () => {
       [MeshEnv.METRICS]: 'prometheus:port=2112;scheme=http',
       [MeshEnv.SHUTDOWN_TIMEOUT_MS]: '90000',
       [MeshEnv.RUNTIME_DATA_PORT]: '8085',
-      [MeshEnv.RUNTIME_SPI_PORT]: '8086',
+      [MeshEnv.RUNTIME_SPI_PORT]: '8085',
       [MeshEnv.GRPC_MAX_MSG_SIZE]: '16777216',
       [MeshEnv.KV_STORE_PREFIX]: 'mm',
       [MeshEnv.DEFAULT_VMODEL_OWNER]: 'ksp',
@@ -39,7 +39,16 @@ describe('ServingRuntime', () => {
       [MeshEnv.TYPE_CONSTRAINTS_PATH]: '/etc/watson/mmesh/config/type_constraints',
       [MeshEnv.DATAPLANE_CONFIG_PATH]: '/etc/watson/mmesh/config/dataplane_api_config',
       [MeshEnv.CATALOG_PATH]: `${Mounts.CATALOG_DIR}/${Mounts.CATALOG_KEY}`,
+      [MeshEnv.STORAGE_CONFIG_DIR]: '/storage-config',
+      [MeshEnv.ROOT_MODEL_DIR]: '/models',
+      [MeshEnv.PVC_MOUNTS_DIR]: '/pvc_mounts',
     });
+    // The mesh writes pulled models where the model server reads them.
+    expect(mm.volumeMounts).toEqual(expect.arrayContaining([
+      { name: 'models-dir', mountPath: '/models' },
+      { name: 'models', mountPath: '/pvc_mounts/models', readOnly: true },
+      { name: 'storage-config', mountPath: '/storage-config', readOnly: true },
+    ]));
     expect(mm.ports).toEqual([
       { name: 'grpc', containerPort: Ports.GRPC, protocol: 'TCP' },
       { name: 'http', containerPort: Ports.REST, protocol: 'TCP' },
@@ -56,9 +65,6 @@ describe('ServingRuntime', () => {
       { name: 'models-dir', mountPath: '/models' },
       { name: 'models', mountPath: '/pvc_mounts/models', readOnly: true },
     ]);
-    expect(envOf(containerOf(deployment, 'puller'))).toEqual({
-      PORT: '8086', MODEL_SERVER_ENDPOINT: 'port:8085', ROOT_MODEL_DIR: '/models', STORAGE_CONFIG_DIR: '/storage-config', PVC_MOUNTS_DIR: '/pvc_mounts',
-    });
     expect(pod.volumes.find((v: any) => v.name === 'models-dir')).toEqual({ name: 'models-dir', emptyDir: { sizeLimit: '1536Mi' } });
     expect(pod.terminationGracePeriodSeconds).toBe(100);
     expect(pod.automountServiceAccountToken).toBe(false);
@@ -73,6 +79,29 @@ describe('ServingRuntime', () => {
     });
     expect(one(objects, 'PodDisruptionBudget', 'modelmesh-serving-onnx').spec.maxUnavailable).toBe(1);
     expect(objects.filter((o) => o.metadata.name === 'modelmesh-serving-onnx' || o.kind === 'ServingRuntime')).toMatchSnapshot();
+  });
+
+  test('PullerPlacement.SIDECAR: upstream\'s puller between the mesh and the model server instead', () => {
+    const { chart, mesh } = meshChart({ storage: { pvc: Storage.pvc({ claimName: 'models' }) } });
+    mesh.addRuntime(Runtimes.onnx({ puller: PullerPlacement.SIDECAR }));
+    const deployment = one(Testing.synth(chart), 'Deployment', 'modelmesh-serving-onnx');
+    expect(deployment.spec.template.spec.containers.map((c: any) => c.name)).toEqual(['onnx', ContainerNames.PULLER, ContainerNames.MESH]);
+    expect(envOf(containerOf(deployment, 'puller'))).toEqual({
+      PORT: '8086', MODEL_SERVER_ENDPOINT: 'port:8085', ROOT_MODEL_DIR: '/models', STORAGE_CONFIG_DIR: '/storage-config', PVC_MOUNTS_DIR: '/pvc_mounts',
+    });
+    const mm = containerOf(deployment, 'mm');
+    expect(envOf(mm)[MeshEnv.RUNTIME_SPI_PORT]).toBe('8086');
+    expect(envOf(mm)[MeshEnv.STORAGE_CONFIG_DIR]).toBeUndefined();
+    expect(mm.volumeMounts.map((m: any) => m.name)).not.toContain('storage-config');
+  });
+
+  test('storageHelper off: nobody pulls and nothing mounts storage-config', () => {
+    const { chart, mesh } = meshChart();
+    mesh.addRuntime(Runtimes.onnx({ storageHelper: false }));
+    const deployment = one(Testing.synth(chart), 'Deployment', 'modelmesh-serving-onnx');
+    expect(deployment.spec.template.spec.containers.map((c: any) => c.name)).toEqual(['onnx', ContainerNames.MESH]);
+    expect(envOf(containerOf(deployment, 'mm'))[MeshEnv.STORAGE_CONFIG_DIR]).toBeUndefined();
+    expect(deployment.spec.template.spec.volumes.map((v: any) => v.name)).not.toContain('storage-config');
   });
 
   test('Triton: the built-in adapter first, with upstream env, and no puller', () => {

@@ -8,12 +8,15 @@ describe('routing ids', () => {
   test('headers name a model or a vmodel, -bin variants included', () => {
     expect(routingIdFromHeaders({ 'mm-model-id': 'a' })).toEqual({ kind: 'model', id: 'a' });
     expect(routingIdFromHeaders({ 'mm-vmodel-id': 'v' })).toEqual({ kind: 'vmodel', id: 'v', orModel: false });
+    expect(routingIdFromHeaders({ 'mm-model-name': 'n' })).toEqual({ kind: 'vmodel', id: 'n', orModel: true });
+    expect(() => routingIdFromHeaders({ 'mm-model-name': 'n', 'mm-vmodel-id': 'v' })).toThrow('send only one of');
+    expect(() => routingIdFromHeaders({ 'mm-model-name': '' })).toThrow('mm-model-name must not be empty');
     expect(routingIdFromHeaders({ 'mm-model-id-bin': Buffer.from('grüße').toString('base64') })).toEqual({ kind: 'model', id: 'grüße' });
     expect(routingIdFromHeaders({} as IncomingHttpHeaders)).toBeUndefined();
   });
 
   test('both kinds at once, or an empty id, is INVALID_ARGUMENT', () => {
-    expect(() => routingIdFromHeaders({ 'mm-model-id': 'a', 'mm-vmodel-id': 'v' })).toThrow('send only one of mm-model-id and mm-vmodel-id, not both');
+    expect(() => routingIdFromHeaders({ 'mm-model-id': 'a', 'mm-vmodel-id': 'v' })).toThrow('send only one of mm-model-id, mm-vmodel-id and mm-model-name');
     expect(() => routingIdFromHeaders({ 'mm-model-id': '' })).toThrow('mm-model-id must not be empty');
   });
 
