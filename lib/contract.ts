@@ -51,6 +51,10 @@ export const MeshEnv = {
   /** Calls that may wait for a copy at its concurrency limit (runtimes with limitModelConcurrency). */
   MAX_QUEUED_PER_COPY: 'MM_MAX_QUEUED_PER_COPY',
   LOAD_FAILURE_EXPIRY_TIME_MS: 'MM_LOAD_FAILURE_EXPIRY_TIME_MS',
+  /** How long after start the fail-fast check judges this instance's loads (upstream's name). */
+  BOOTSTRAP_CLEARANCE_PERIOD_MS: 'BOOTSTRAP_CLEARANCE_PERIOD_MS',
+  /** `false` turns the start-up fail-fast check off (upstream's name). */
+  FAILFAST_UPGRADE_ENABLED: 'MM_FAILFAST_UPGRADE_ENABLED',
   /** Explicit instance id; defaults to the last 12 characters of the pod name. */
   INSTANCE_ID: 'MM_INSTANCE_ID',
   POD_NAME: 'WKUBE_POD_NAME',
@@ -165,7 +169,7 @@ export const PodLabels = {
   NAME: 'name',
 } as const;
 
-/** Version of the declared-model catalog format below. */
+/** Version of the declared-model catalog format (`Catalog.version`). */
 export const CATALOG_FORMAT_VERSION = 1;
 
 /**
@@ -195,7 +199,9 @@ export interface CatalogModel {
 
 /** The catalog document: `{"version": 1, "models": [...]}`, models sorted by name. */
 export interface Catalog {
+  /** Format version, `CATALOG_FORMAT_VERSION`: the mesh applies no model of a catalog with another version. */
   readonly version: number;
+  /** The declared models, sorted by name. */
   readonly models: readonly CatalogModel[];
 }
 

@@ -70,6 +70,8 @@ export interface MeshConfig {
   /** Calls that may wait for a copy at its concurrency limit. */
   readonly maxQueuedPerCopy: number;
   readonly loadFailureExpiryMs: number;
+  /** Start-up fail-fast window after start; 0 = check off. */
+  readonly failFastClearanceMs: number;
   readonly maxMessageSize: number;
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
   readonly tls?: TlsConfig;
@@ -144,6 +146,13 @@ function tls(env: Env): TlsConfig | undefined {
   return { certPath, keyPath, clientAuth: clientAuthRaw as TlsConfig['clientAuth'], trustCertPaths: trust };
 }
 
+function failFastClearance(env: Env): number {
+  const enabled = (text(env, MeshEnv.FAILFAST_UPGRADE_ENABLED) ?? 'true').toLowerCase();
+  if (enabled !== 'true' && enabled !== 'false') throw new ConfigError(MeshEnv.FAILFAST_UPGRADE_ENABLED, `must be true or false, got "${enabled}"`);
+  const period = integer(env, MeshEnv.BOOTSTRAP_CLEARANCE_PERIOD_MS, 180_000, 0, 86_400_000);
+  return enabled === 'true' ? period : 0;
+}
+
 function puller(env: Env): PullerConfig | undefined {
   const storageConfigDir = text(env, MeshEnv.STORAGE_CONFIG_DIR);
   if (!storageConfigDir) {
@@ -213,6 +222,7 @@ export function loadConfig(env: Env, version: string, host: () => string = hostn
     defaultRequestTimeoutMs: integer(env, MeshEnv.DEFAULT_REQUEST_TIMEOUT_MS, 120_000, 1, 3_600_000),
     maxQueuedPerCopy: integer(env, MeshEnv.MAX_QUEUED_PER_COPY, 1_000, 0, 1_000_000),
     loadFailureExpiryMs: integer(env, MeshEnv.LOAD_FAILURE_EXPIRY_TIME_MS, 900_000, 1_000, 86_400_000),
+    failFastClearanceMs: failFastClearance(env),
     maxMessageSize: integer(env, MeshEnv.GRPC_MAX_MSG_SIZE, 16 * 1024 * 1024, 1024, 2 ** 31 - 1),
     logLevel: logLevel as MeshConfig['logLevel'],
     tls: tls(env),

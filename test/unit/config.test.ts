@@ -47,6 +47,7 @@ describe('loadConfig', () => {
     [{ MM_TLS_PRIVATE_KEY_PATH: '/k' }, 'MM_TLS_KEY_CERT_PATH must be set when MM_TLS_PRIVATE_KEY_PATH is'],
     [{ MM_TLS_CLIENT_AUTH: 'require' }, 'MM_TLS_CLIENT_AUTH needs MM_TLS_KEY_CERT_PATH and MM_TLS_PRIVATE_KEY_PATH'],
     [{ MM_INSTANCE_ID: 'bad id' }, 'MM_INSTANCE_ID must be letters'],
+    [{ MM_FAILFAST_UPGRADE_ENABLED: 'yes' }, 'MM_FAILFAST_UPGRADE_ENABLED must be true or false, got "yes"'],
     [{ ROOT_MODEL_DIR: '/m' }, 'ROOT_MODEL_DIR only applies with STORAGE_CONFIG_DIR'],
   ])('%j fails naming the variable', (env, message) => {
     expect(() => load(env as Record<string, string>)).toThrow(ConfigError);
@@ -61,6 +62,12 @@ describe('loadConfig', () => {
     expect(load({ STORAGE_CONFIG_DIR: '/sc', ROOT_MODEL_DIR: '/data/models', MM_PVC_MOUNTS_DIR: '/pvcs' }).puller).toEqual({
       storageConfigDir: '/sc', rootModelDir: '/data/models', pvcMountsDir: '/pvcs',
     });
+  });
+
+  test('the start-up fail-fast window is upstream\'s 3 minutes, settable, and off with MM_FAILFAST_UPGRADE_ENABLED=false', () => {
+    expect(load({}).failFastClearanceMs).toBe(180_000);
+    expect(load({ BOOTSTRAP_CLEARANCE_PERIOD_MS: '60000' }).failFastClearanceMs).toBe(60_000);
+    expect(load({ MM_FAILFAST_UPGRADE_ENABLED: 'FALSE' }).failFastClearanceMs).toBe(0);
   });
 
   test('REST can be turned off with port 0', () => {

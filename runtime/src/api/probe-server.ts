@@ -3,9 +3,10 @@ import { ProbePaths } from '../../../lib/contract';
 
 /**
  * `/live` and `/ready` on the probe port. Live means the process is running its event loop; ready means the runtime
- * was READY and the instance joined the mesh (and is not leaving).
+ * was READY and the instance joined the mesh (and is not leaving). `notReady` gives the reason, shown in the 503 body
+ * (kubectl describe shows it), or undefined when ready.
  */
-export function startProbeServer(port: number, host: string, isReady: () => boolean): Promise<http.Server> {
+export function startProbeServer(port: number, host: string, notReady: () => string | undefined): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -13,8 +14,8 @@ export function startProbeServer(port: number, host: string, isReady: () => bool
     } else if (path === ProbePaths.LIVE) {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('live\n');
     } else if (path === ProbePaths.READY) {
-      const ready = isReady();
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'not ready\n');
+      const reason = notReady();
+      res.writeHead(reason === undefined ? 200 : 503, { 'content-type': 'text/plain' }).end(reason === undefined ? 'ready\n' : `not ready: ${reason}\n`);
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }

@@ -1,4 +1,6 @@
+import { status } from '@grpc/grpc-js';
 import { MeshError, notFound, toMeshError, unavailable } from '../errors';
+import type { LoadOutcome } from '../lifecycle/fail-fast';
 import { LoadPriority, LoadQueue, RuntimeInfo, SpiClient } from '../loader';
 import { Logger } from '../log';
 import type { Puller } from '../puller';
@@ -28,6 +30,8 @@ export interface LocalCopiesOptions {
   readonly failureExpiryMs: number;
   /** Fetches each model to a local folder before loadModel and deletes it after unload; absent, the runtime fetches. */
   readonly puller?: Puller;
+  /** Told of every finished load here (the start-up fail-fast check counts them). */
+  readonly onLoadOutcome?: (modelId: string, outcome: LoadOutcome) => void;
   readonly now?: () => number;
   /** Something changed that other instances should see in this instance's record. */
   readonly onChanged: () => void;
@@ -126,6 +130,7 @@ export class LocalCopies {
       throw toMeshError(err);
     }
     const loadedAt = this.now();
+    this.o.onLoadOutcome?.(modelId, { ok: true, loadedElsewhere: false, transient: false });
     const loadedCopy = cache.markLoaded(modelId, loadedSize, loadedAt);
     if (loadedCopy) loadedCopy.maxConcurrency = maxConcurrency;
     this.o.onChanged();
@@ -173,8 +178,10 @@ export class LocalCopies {
     const time = this.now();
     const message = err.message;
     let next: string | undefined;
+    let loadedElsewhere = false;
     await registry.models.update(modelId, (r) => {
       if (!r) return UNCHANGED;
+      loadedElsewhere = loadedCopies(r).some((id) => id !== selfId);
       const failures = Object.fromEntries(Object.entries(r.failures).filter(([, f]) => time - f.time < this.o.failureExpiryMs));
       const afterFailure: ModelRecord = { ...r, copies: withoutKey(r.copies, selfId), failures: { ...failures, [selfId]: { time, message } } };
       next = this.o.chooseRetryTarget(modelId, afterFailure);
@@ -182,6 +189,9 @@ export class LocalCopies {
       return { ...afterFailure, copies: { ...afterFailure.copies, [next]: { state: 'loading', since: time } } };
     });
     log.warn('model load failed', { modelId, err: message, retryOn: next ?? null });
+    // Unreachable model server or storage, or a cancelled load, says nothing about whether this instance is sound.
+    const transient = err.retryable || err.code === status.CANCELLED || err.code === status.ABORTED;
+    this.o.onLoadOutcome?.(modelId, { ok: false, loadedElsewhere, transient });
     if (next !== undefined) this.o.dispatch(next, modelId, priority);
   }
 

@@ -12,6 +12,7 @@ import { KvMirror, KvStore, LeaderElection, openStore } from '../kv';
 import { LoadQueue, RuntimeInfo, SpiClient, describeEndpoint } from '../loader';
 import { Logger } from '../log';
 import { CatalogReconciler } from './catalog';
+import { FailFast } from './fail-fast';
 import { LeaderDuties } from './leader';
 import { leaveMesh } from './leave';
 import { RuntimeWatch } from './runtime-watch';
@@ -81,11 +82,22 @@ export class MeshProcess {
   private readonly closers: Array<() => Promise<unknown> | unknown> = [];
   /** Set once running: leaves the mesh (copies deregistered and unloaded). */
   private onLeave: (() => Promise<void>) | undefined;
+  /** Set once running, unless the check is off. */
+  private failFast: FailFast | undefined;
 
   private constructor(readonly config: MeshConfig, private readonly log: Logger) {}
 
   get isReady(): boolean {
-    return this.ready && !this.shuttingDown && this.runtimeHealthy();
+    return this.notReadyReason() === undefined;
+  }
+
+  /** Why the instance is not ready, or undefined when it is. */
+  private notReadyReason(): string | undefined {
+    if (!this.ready) return 'starting';
+    if (this.shuttingDown) return 'leaving the mesh';
+    if (!this.runtimeHealthy()) return 'the model server is not answering';
+    const tripped = this.failFast?.tripped;
+    return tripped === undefined ? undefined : `start-up fail-fast: ${tripped}`;
   }
 
   private runtimeHealthy: () => boolean = () => true;
@@ -131,8 +143,9 @@ export class MeshProcess {
       ...(config.zone ? { zone: config.zone } : {}),
       version: config.version,
       startTime,
-      // An instance whose model server is down takes no loads either: to placement it is as good as leaving.
-      shuttingDown: this.shuttingDown || !this.runtimeHealthy(),
+      // An instance whose model server is down, or that failed its start-up check, takes no loads or requests either:
+      // to placement and routing it is as good as leaving.
+      shuttingDown: this.shuttingDown || !this.runtimeHealthy() || this.failFast?.tripped !== undefined,
       updated: Date.now(),
     });
     const cluster = new Cluster(store, config.instanceId, config.leaseTtlSeconds, snapshotSelf, {
@@ -149,6 +162,7 @@ export class MeshProcess {
       onMalformed,
     });
 
+    if (config.failFastClearanceMs > 0) this.failFast = new FailFast({ clearancePeriodMs: config.failFastClearanceMs, startTime });
     const puller = config.puller ? createPuller({ ...config.puller, log }) : undefined;
     if (puller) {
       log.info('built-in puller on', { ...config.puller });
@@ -170,6 +184,13 @@ export class MeshProcess {
       log,
       failureExpiryMs: config.loadFailureExpiryMs,
       puller,
+      onLoadOutcome: (modelId, outcome) => {
+        const tripped = this.failFast?.record(outcome, Date.now());
+        if (tripped === undefined) return;
+        log.error('start-up fail-fast: this instance fails loads that succeed elsewhere and stays not ready; check its version and configuration',
+          { reason: tripped, lastModelId: modelId });
+        cluster.requestPublish();
+      },
       onChanged: () => cluster.requestPublish(),
       chooseRetryTarget: (modelId, record) => placer.chooseRetryTarget(modelId, record),
       dispatch: (instanceId, modelId, priority) => placer.dispatch(instanceId, modelId, priority),
@@ -303,7 +324,7 @@ export class MeshProcess {
     reconcile.unref();
     this.closers.unshift(() => clearInterval(reconcile));
 
-    const probes = await startProbeServer(config.probePort, '0.0.0.0', () => this.isReady);
+    const probes = await startProbeServer(config.probePort, '0.0.0.0', () => this.notReadyReason());
     this.closers.unshift(() => closeHttp(probes));
     const prestop = await startPrestopServer(config.prestopPort, '0.0.0.0', () => this.leave('preStop hook'));
     this.closers.unshift(() => closeHttp(prestop));
@@ -336,7 +357,6 @@ export class MeshProcess {
     log.info('instance joined the mesh', { instanceId: config.instanceId, address: snapshotSelf().address });
   }
 
-  /** Leaves the mesh (copies unloaded and deregistered) and stops everything. Safe to call more than once. */
   /**
    * Leaves the mesh make-before-break: recently used models are loaded elsewhere first, then the local copies are
    * unloaded and the instance record removed. Keeps serving meanwhile. Safe to call more than once.
