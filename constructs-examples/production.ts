@@ -1,11 +1,12 @@
 import { Chart, Duration } from 'cdk8s';
 import { Construct } from 'constructs';
-import { EtcdConnection, ModelDeclaration, ModelMesh, Runtimes, Storage } from '../lib';
+import { CertManagerIssuer, EtcdConnection, ModelDeclaration, ModelMesh, Runtimes, Storage } from '../lib';
 
 /**
- * A production platform: a 3-member etcd with client TLS (certificates in Secrets, e.g. from cert-manager), Triton,
- * MLServer and the ONNX runtime, S3 storage whose credentials live in a Secret you manage, mesh TLS, Prometheus
- * monitoring with a Grafana dashboard, and an autoscaled ONNX runtime.
+ * A production platform: a 3-member etcd with client TLS, Triton, MLServer and the ONNX runtime, S3 storage whose
+ * credentials live in a Secret you manage, mesh TLS, Prometheus monitoring with a Grafana dashboard, and an autoscaled
+ * ONNX runtime. cert-manager issues every certificate (etcd server, the mesh's etcd client, the front door) from the
+ * `modelmesh-ca` ClusterIssuer, a CA issuer you set up once per cluster.
  */
 export class ProductionChart extends Chart {
   /** The mesh, for charts that build on this one. */
@@ -13,18 +14,19 @@ export class ProductionChart extends Chart {
 
   public constructor(scope: Construct, id: string) {
     super(scope, id, { namespace: 'modelmesh' });
+    const issuer: CertManagerIssuer = { name: 'modelmesh-ca', kind: 'ClusterIssuer' };
     this.mesh = new ModelMesh(this, 'mesh', {
       etcd: EtcdConnection.cluster({
         replicas: 3,
         storageSize: '8Gi',
-        tls: { serverSecretName: 'modelmesh-etcd-server-tls', clientSecretName: 'modelmesh-etcd-client-tls' },
+        tls: { issuer },
       }),
       storage: {
         // The whole entry, access keys included, is kept in a Secret managed outside this chart.
         default: Storage.fromSecret('s3', { name: 'modelmesh-s3-credentials', key: 'default' }),
         public: Storage.http({ url: 'https://models.example.com/repository' }),
       },
-      tls: { secretName: 'modelmesh-serving-tls' },
+      tls: { issuer },
       serviceMonitor: true,
       grafanaDashboard: true,
       shutdownTimeout: Duration.minutes(2),

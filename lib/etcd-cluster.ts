@@ -1,6 +1,7 @@
 import { ApiObject, Duration } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { CertManagerIssuer, Certificate, CertificateOptions, checkCertManager, namespaceForCertificates, serviceDnsNames } from './cert-manager';
 import { ObjectNames } from './contract';
 import { checkName, invalid } from './errors';
 import { DEFAULT_ROOT_PREFIX, EtcdBinding, connectionDocument, connectionSecret } from './etcd-connection';
@@ -8,15 +9,36 @@ import { Images } from './images';
 import { parseBytes } from './quantity';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
 
-/** TLS for the etcd members' client port. */
+/**
+ * TLS for the etcd members' client port, with client-certificate authentication. Either name two Secrets you provide
+ * (`serverSecretName` and `clientSecretName`), or give an `issuer` and the chart adds cert-manager Certificates that
+ * write them: `<name>-server-tls` and `<name>-client-tls`.
+ */
 export interface EtcdClusterTls {
   /**
    * Secret with etcd's server certificate: `tls.crt` and `tls.key` (valid for `<name>`, `<name>.<namespace>.svc` and
-   * `*.<name>-headless.<namespace>.svc`) and `ca.crt`, the CA that client certificates must chain to.
+   * `*.<name>-headless.<namespace>.svc`, and usable for client auth too: etcd's gRPC gateway presents it to its own
+   * client port) and `ca.crt`, the CA that client certificates must chain to.
+   * Mutually exclusive with `issuer`. @default - with `issuer`, `<name>-server-tls`, written by cert-manager
    */
-  readonly serverSecretName: string;
-  /** Secret with the mesh's client certificate (`tls.crt`, `tls.key`) and the CA of the server (`ca.crt`). */
-  readonly clientSecretName: string;
+  readonly serverSecretName?: string;
+  /**
+   * Secret with the mesh's client certificate (`tls.crt`, `tls.key`) and the CA of the server (`ca.crt`).
+   * Mutually exclusive with `issuer`. @default - with `issuer`, `<name>-client-tls`, written by cert-manager
+   */
+  readonly clientSecretName?: string;
+  /**
+   * A cert-manager issuer that signs both certificates; the chart then adds their Certificates and needs a namespace
+   * (the Chart's) for the server's DNS names. Mutually exclusive with the secret names. @default - you provide the Secrets
+   */
+  readonly issuer?: CertManagerIssuer;
+  /** Lifetime and key of the certificates cert-manager issues; only with `issuer`. @default - see CertificateOptions */
+  readonly certificate?: CertificateOptions;
+  /**
+   * Common name of the mesh's client certificate, which etcd takes as the user name when its authentication is on;
+   * only with `issuer`. @default - the mesh's serviceName when a ModelMesh creates the cluster, else "modelmesh-serving"
+   */
+  readonly clientCommonName?: string;
 }
 
 /** Props of {@link EtcdCluster}. */
@@ -43,6 +65,12 @@ export interface EtcdClusterProps {
   readonly clientSelector?: Readonly<Record<string, string>>;
 }
 
+/** The Secrets the members and the mesh mount, whoever writes them. */
+interface TlsSecrets {
+  readonly serverSecretName: string;
+  readonly clientSecretName: string;
+}
+
 const CLIENT_PORT = 2379;
 const PEER_PORT = 2380;
 const METRICS_PORT = 2381;
@@ -52,7 +80,8 @@ const TLS_DIR = '/etc/etcd/tls';
 /**
  * An etcd cluster for the mesh: a StatefulSet (members spread across nodes, one volume each), a headless Service that
  * gives members stable DNS names, a client Service, a PodDisruptionBudget that keeps a quorum, a NetworkPolicy, and
- * the `model-serving-etcd` Secret with the `etcd_connection` JSON the mesh reads.
+ * the `model-serving-etcd` Secret with the `etcd_connection` JSON the mesh reads; with `tls.issuer`, the cert-manager
+ * Certificates of the server and of the mesh's client.
  */
 export class EtcdCluster extends Construct {
   /** Number of members. */
@@ -69,7 +98,11 @@ export class EtcdCluster extends Construct {
   public readonly clientEndpoint: string;
   /** The StatefulSet. */
   public readonly statefulSet: ApiObject;
-  private readonly tls?: EtcdClusterTls;
+  /** etcd's server certificate, when cert-manager issues it (`tls.issuer`). */
+  public readonly serverCertificate?: Certificate;
+  /** The mesh's client certificate, when cert-manager issues it (`tls.issuer`). */
+  public readonly clientCertificate?: Certificate;
+  private readonly tls?: TlsSecrets;
 
   public constructor(scope: Construct, id: string, props: EtcdClusterProps = {}) {
     super(scope, id);
@@ -85,7 +118,7 @@ export class EtcdCluster extends Construct {
     if (parseBytes(storageSize) === undefined) invalid(this, 'storageSize', `must be a quantity such as "1Gi"; got "${storageSize}"`);
     const memory = props.memory ?? '512Mi';
     if (parseBytes(memory) === undefined) invalid(this, 'memory', `must be a quantity such as "512Mi"; got "${memory}"`);
-    this.tls = props.tls;
+    this.tls = props.tls && this.tlsSecrets(props.tls);
     const scheme = this.tls ? 'https' : 'http';
     this.clientEndpoint = `${scheme}://${this.name}:${CLIENT_PORT}`;
 
@@ -173,12 +206,61 @@ export class EtcdCluster extends Construct {
       },
     });
 
+    if (props.tls?.issuer && this.tls) {
+      const namespace = namespaceForCertificates(this, 'tls.issuer');
+      const headless = `*.${this.headlessServiceName}.${namespace}.svc`;
+      this.serverCertificate = new Certificate(this, 'ServerCertificate', {
+        ...props.tls.certificate,
+        secretName: this.tls.serverSecretName,
+        issuer: props.tls.issuer,
+        // Client auth too: etcd's gRPC gateway dials its own client port with this certificate, and --client-cert-auth checks it.
+        purposes: ['server auth', 'client auth'],
+        // Loopback for etcdctl inside a member pod, whose default endpoint is 127.0.0.1:2379.
+        dnsNames: [...serviceDnsNames(this.name, namespace), headless, `${headless}.cluster.local`, 'localhost'],
+        ipAddresses: ['127.0.0.1'],
+        labels,
+      });
+      this.clientCertificate = new Certificate(this, 'ClientCertificate', {
+        ...props.tls.certificate,
+        secretName: this.tls.clientSecretName,
+        issuer: props.tls.issuer,
+        purposes: ['client auth'],
+        commonName: props.tls.clientCommonName ?? ObjectNames.SERVICE,
+        labels,
+      });
+    }
+
     connectionSecret(this, 'Connection', this.secretName, connectionDocument([this.clientEndpoint], this.rootPrefix, !!this.tls));
   }
 
   /** What the serving-runtime pods mount to reach this cluster. */
   public get binding(): EtcdBinding {
     return { secretName: this.secretName, clientTlsSecretName: this.tls?.clientSecretName };
+  }
+
+  private tlsSecrets(tls: EtcdClusterTls): TlsSecrets {
+    const generated = { serverSecretName: `${this.name}-server-tls`, clientSecretName: `${this.name}-client-tls` };
+    if (tls.issuer) {
+      const named = (['serverSecretName', 'clientSecretName'] as const).filter((field) => tls[field] !== undefined);
+      if (named.length > 0) {
+        invalid(this, 'tls', `gives both issuer and ${named.join(' and ')}: with issuer, cert-manager writes the Secrets `
+          + `"${generated.serverSecretName}" and "${generated.clientSecretName}"; give one or the other`);
+      }
+      checkCertManager(this, 'tls', tls.issuer, tls.certificate);
+      if (tls.clientCommonName !== undefined && (tls.clientCommonName.length === 0 || tls.clientCommonName.length > 64)) {
+        invalid(this, 'tls.clientCommonName', `must have 1 to 64 characters; got "${tls.clientCommonName}"`);
+      }
+      return generated;
+    }
+    for (const field of ['certificate', 'clientCommonName'] as const) {
+      if (tls[field] !== undefined) invalid(this, `tls.${field}`, 'only applies with tls.issuer (cert-manager issues the certificates); give an issuer or drop it');
+    }
+    if (tls.serverSecretName === undefined || tls.clientSecretName === undefined) {
+      invalid(this, 'tls', 'needs either issuer (cert-manager issues the certificates) or both serverSecretName and clientSecretName (Secrets you provide)');
+    }
+    checkName(this, 'tls.serverSecretName', tls.serverSecretName, 253);
+    checkName(this, 'tls.clientSecretName', tls.clientSecretName, 253);
+    return { serverSecretName: tls.serverSecretName, clientSecretName: tls.clientSecretName };
   }
 
   private container(props: EtcdClusterProps, memory: string): k8s.Container {

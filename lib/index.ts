@@ -1,3 +1,4 @@
+export * from './cert-manager';
 export * from './contract';
 export * from './errors';
 export * from './etcd-cluster';

@@ -1,12 +1,26 @@
 import { k8s } from 'cdk8s-plus-28';
+import type { CertManagerIssuer, CertificateOptions } from './cert-manager';
 import { Commands, ContainerNames, MeshEnv, Mounts, Ports, ProbePaths, StoreDefaults } from './contract';
 import { restrictedContainerSecurityContext } from './security';
 import type { Endpoint, MeshContext } from './serving-runtime';
 
-/** TLS on the mesh's front door (gRPC 8033 and REST 8008). */
+/**
+ * TLS on the mesh's front door (gRPC 8033 and REST 8008): name a Secret you provide (`secretName`), or give an
+ * `issuer` and the chart adds a cert-manager Certificate that writes `<serviceName>-tls`.
+ */
 export interface MeshTls {
-  /** Secret with `tls.crt` and `tls.key` (and `ca.crt` when clients must present certificates). */
-  readonly secretName: string;
+  /**
+   * Secret with `tls.crt` and `tls.key` (and `ca.crt` when clients must present certificates).
+   * Mutually exclusive with `issuer`. @default - with `issuer`, `<serviceName>-tls`, written by cert-manager
+   */
+  readonly secretName?: string;
+  /**
+   * A cert-manager issuer that signs the front door's certificate, valid for the Service's names in the chart's
+   * namespace (which must be set) and for loopback. Mutually exclusive with `secretName`. @default - you provide the Secret
+   */
+  readonly issuer?: CertManagerIssuer;
+  /** Lifetime and key of the certificate cert-manager issues; only with `issuer`. @default - see CertificateOptions */
+  readonly certificate?: CertificateOptions;
   /** Whether clients must (`require`) or may (`optional`) present a certificate signed by `ca.crt`. @default - not asked */
   readonly clientAuth?: 'optional' | 'require';
 }

@@ -1,6 +1,7 @@
 import { ApiObject, Duration, Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { Certificate, checkCertManager, namespaceForCertificates, serviceDnsNames } from './cert-manager';
 import { Catalog, CATALOG_FORMAT_VERSION, Mounts, ObjectNames, PodLabels, Ports } from './contract';
 import { checkName, invalid } from './errors';
 import { EtcdCluster } from './etcd-cluster';
@@ -39,7 +40,7 @@ export interface ModelMeshProps {
   readonly serviceMonitor?: boolean;
   /** Add a Grafana dashboard ConfigMap (needs `metrics`). @default false */
   readonly grafanaDashboard?: boolean;
-  /** TLS on the front door. @default - plaintext */
+  /** TLS on the front door, from a Secret you provide or from cert-manager (`tls.issuer`). @default - plaintext */
   readonly tls?: MeshTls;
   /** Time a leaving pod has to move its models elsewhere; the pods' grace period is 10 s longer. @default Duration.seconds(90) */
   readonly shutdownTimeout?: Duration;
@@ -84,8 +85,10 @@ export class ModelMesh extends Construct implements MeshContext, ModelHost {
   public readonly metrics: boolean;
   /** @inheritdoc */
   public readonly rest: boolean;
-  /** @inheritdoc */
+  /** TLS on the front door, with the Secret's name resolved (`<serviceName>-tls` when cert-manager writes it). */
   public readonly tls?: MeshTls;
+  /** The front door's certificate, when cert-manager issues it (`tls.issuer`). */
+  public readonly tlsCertificate?: Certificate;
   /** @inheritdoc */
   public readonly shutdownTimeout: Duration;
   /** @inheritdoc */
@@ -113,7 +116,7 @@ export class ModelMesh extends Construct implements MeshContext, ModelHost {
     this.helperImage = props.helperImage ?? Images.RUNTIME_ADAPTER;
     this.metrics = props.metrics ?? true;
     this.rest = props.rest ?? true;
-    this.tls = props.tls;
+    this.tls = props.tls && this.frontDoorTls(props.tls);
     this.shutdownTimeout = props.shutdownTimeout ?? Duration.seconds(90);
     if (this.shutdownTimeout.toSeconds() < 1) invalid(this, 'shutdownTimeout', 'must be at least one second');
     this.grpcMaxMessageSize = props.grpcMaxMessageSize ?? 16777216;
@@ -136,7 +139,9 @@ export class ModelMesh extends Construct implements MeshContext, ModelHost {
 
     const etcd = props.etcd ?? EtcdConnection.cluster();
     if (etcd.clusterProps) {
-      this.etcdCluster = new EtcdCluster(this, 'etcd', { clientSelector: podSelector, ...etcd.clusterProps });
+      const clusterTls = etcd.clusterProps.tls;
+      const tls = clusterTls?.issuer ? { ...clusterTls, clientCommonName: clusterTls.clientCommonName ?? this.serviceName } : clusterTls;
+      this.etcdCluster = new EtcdCluster(this, 'etcd', { clientSelector: podSelector, ...etcd.clusterProps, tls });
       this.etcd = this.etcdCluster.binding;
     } else {
       this.etcd = etcd.bindExternal(this);
@@ -161,6 +166,21 @@ export class ModelMesh extends Construct implements MeshContext, ModelHost {
         ],
       },
     });
+
+    if (props.tls?.issuer && this.tls?.secretName) {
+      const namespace = namespaceForCertificates(this, 'tls.issuer');
+      this.tlsCertificate = new Certificate(this, 'Certificate', {
+        ...props.tls.certificate,
+        secretName: this.tls.secretName,
+        issuer: props.tls.issuer,
+        // With clientAuth, instances forwarding to each other's front door present this certificate (the trust path lists tls.crt).
+        purposes: this.tls.clientAuth ? ['server auth', 'client auth'] : ['server auth'],
+        // Loopback too: the mesh's REST server calls its own front door on 127.0.0.1.
+        dnsNames: [...serviceDnsNames(this.serviceName, namespace), 'localhost'],
+        ipAddresses: ['127.0.0.1'],
+        labels: this.commonLabels,
+      });
+    }
 
     new k8s.KubeConfigMap(this, 'TypeConstraints', {
       metadata: { name: ObjectNames.TYPE_CONSTRAINTS_CONFIGMAP, labels: this.commonLabels },
@@ -240,6 +260,21 @@ export class ModelMesh extends Construct implements MeshContext, ModelHost {
       .map((model) => model.toCatalogEntry())
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return { version: CATALOG_FORMAT_VERSION, models };
+  }
+
+  private frontDoorTls(tls: MeshTls): MeshTls {
+    if (tls.issuer) {
+      const secretName = `${this.serviceName}-tls`;
+      if (tls.secretName !== undefined) {
+        invalid(this, 'tls', `gives both issuer and secretName: with issuer, cert-manager writes the Secret "${secretName}"; give one or the other`);
+      }
+      checkCertManager(this, 'tls', tls.issuer, tls.certificate);
+      return { ...tls, secretName };
+    }
+    if (tls.certificate !== undefined) invalid(this, 'tls.certificate', 'only applies with tls.issuer (cert-manager issues the certificate); give an issuer or drop it');
+    if (tls.secretName === undefined) invalid(this, 'tls', 'needs either issuer (cert-manager issues the certificate) or secretName (a Secret you provide)');
+    checkName(this, 'tls.secretName', tls.secretName, 253);
+    return tls;
   }
 
   private addNetworkPolicy(podSelector: Record<string, string>, props: ModelMeshProps): void {

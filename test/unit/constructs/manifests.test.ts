@@ -73,6 +73,17 @@ describe('offline validation of synthesized objects', () => {
     expect(crdProblems).toMatch(/multiModel must be boolean/);
     expect(crdProblems).toMatch(/must NOT have additional properties: unknownThing/);
 
+    const [certificate] = Testing.synth(new ProductionChart(Testing.app(), 'p')).filter((o) => o.kind === 'Certificate');
+    certificate.spec.usages.push('server-auth');
+    certificate.spec.issuerRef.namespace = 'cert-manager';
+    certificate.spec.keySize = 2048;
+    delete certificate.spec.secretName;
+    const certificateProblems = manifestProblems(certificate).join('\n');
+    expect(certificateProblems).toMatch(/\/spec must have required property 'secretName'/);
+    expect(certificateProblems).toMatch(/\/spec must NOT have additional properties: keySize/);
+    expect(certificateProblems).toMatch(/\/spec\/issuerRef must NOT have additional properties: namespace/);
+    expect(certificateProblems).toMatch(/\/spec\/usages\/\d+ must be equal to one of the allowed values/);
+
     expect(manifestProblems({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } })).toEqual(['Widget/w: example.com/v1/Widget: no schema to validate against']);
     expect(manifestProblems({ apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor', metadata: { name: 's' }, spec: { selector: {}, endpoints: [{ port: 5 }], extra: 1 } }).join('\n'))
       .toMatch(/port must be string[\s\S]*unknown field extra/);

@@ -1,6 +1,7 @@
 import { Application } from '@kubernetes-models/argo-cd/argoproj.io/v1alpha1/Application';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { hasCrdSchema, validateCrd } from './crd-schemas';
+import { hasHandWrittenSchema, validateHandWritten } from './hand-written-schemas';
 import { validateBuiltIn } from './k8s-schemas';
 import { projectViolations, restrictedViolations } from './pod-security';
 
@@ -48,6 +49,7 @@ export function manifestProblems(object: Json): string[] {
   let problems: string[];
   if (BUILT_IN.test(object.apiVersion)) problems = validateBuiltIn(object as any);
   else if (hasCrdSchema(object.apiVersion, object.kind)) problems = validateCrd(object as any);
+  else if (hasHandWrittenSchema(object.apiVersion, object.kind)) problems = validateHandWritten(object as any);
   else problems = validateOther(object);
   const pod = podSpecOf(object);
   if (pod) problems = [...problems, ...restrictedViolations(pod), ...projectViolations(pod, WRITABLE_ROOT)];

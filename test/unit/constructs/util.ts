@@ -5,11 +5,16 @@ import { EtcdConnection, ModelMesh, ModelMeshProps } from '../../../lib';
 
 export type Json = Record<string, any>;
 
-/** A chart in namespace `ml` and a mesh with a one-member etcd, plus whatever props are given. */
+/** A chart (without a namespace) and a mesh with a one-member etcd, plus whatever props are given. */
 export function meshChart(props: ModelMeshProps = {}): { chart: Chart; mesh: ModelMesh } {
   const chart = Testing.chart();
   const mesh = new ModelMesh(chart, 'mesh', { etcd: EtcdConnection.cluster({ replicas: 1 }), ...props });
   return { chart, mesh };
+}
+
+/** A chart with a namespace, as certificates need one for their DNS names; its path is `test`, like `Testing.chart()`'s. */
+export function namespacedChart(namespace = 'ml'): Chart {
+  return new Chart(Testing.app(), 'test', { namespace });
 }
 
 /** The one object of a kind (and name, when given); fails the test when there is not exactly one. */
