@@ -9,6 +9,7 @@ const RUNTIME_DEPS: Record<string, string> = {
   '@grpc/grpc-js': '^1.14.0',
   'etcd3': '^1.1.2',
   'onnxruntime-node': '^1.22.0',
+  'prom-client': '^15.1.3',
   // Storage puller SDKs. Node 20 bounds: @azure/storage-blob 12.33+ and @google-cloud/storage 8 require Node 22.
   '@aws-sdk/client-s3': '^3.1169.0',
   '@azure/storage-blob': '~12.32.0',
@@ -195,6 +196,12 @@ project.addTask('bench', {
 project.addTask('gen', {
   description: 'Regenerate TypeScript from proto/*.proto (committed; a test checks it is current)',
   exec: 'buf generate proto',
+});
+
+project.addTask('docs', {
+  description: 'Regenerate docs/api.md from lib/\'s exports and TSDoc (committed; a test checks it is current). `-- --check` only checks',
+  exec: 'ts-node --transpile-only --project scripts/tsconfig.json scripts/gen-api-docs.ts',
+  receiveArgs: true,
 });
 
 const typecheck = project.addTask('typecheck', {
