@@ -10,6 +10,7 @@ import { GRPCInferenceServiceClient, ModelInferRequest, ModelInferResponse } fro
 import { ModelStatusInfo, ModelStatusInfo_ModelStatus as ModelStatus } from '../proto/gen/model-mesh';
 import { startEtcd } from '../test/harness/etcd';
 import { ExampleRuntimeHandle, MeshHandle, callMesh, etcdConnectionFile, startExampleRuntime, startMesh } from '../test/harness/modelmesh';
+import { freePort } from '../test/harness/ports';
 import { ProcessGroup } from '../test/harness/processes';
 import { waitFor } from '../test/harness/wait';
 
@@ -87,12 +88,15 @@ export async function routing(options: ScenarioOptions): Promise<ScenarioResult>
     const connectionFile = etcdConnectionFile(etcd.endpoint, `/bench-routing-${randomBytes(4).toString('hex')}`);
     connectionDir = dirname(connectionFile);
     const runtimes = await Promise.all([0, 1].map((i) => startExampleRuntime(group, `runtime-${i}`)));
-    const meshes = await Promise.all(runtimes.map((runtime, i) => startMesh(group, {
+    const meshes = await Promise.all(runtimes.map(async (runtime, i) => startMesh(group, {
       instanceId: `mesh-${i}`,
       runtimePort: runtime.port,
       kvStore: `etcd:${connectionFile}`,
-      // Keep the topology fixed while we measure: no scale-out copy may turn the peer hop into a local call.
-      env: { MM_SCALEUP_RPM_THRESHOLD: '10000000' },
+      env: {
+        // Keep the topology fixed while we measure: no scale-out copy may turn the peer hop into a local call.
+        MM_SCALEUP_RPM_THRESHOLD: '10000000',
+        MM_METRICS: options.meshMetrics ? `prometheus:port=${await freePort()};scheme=http` : 'disabled',
+      },
     })));
     clients.push(...meshes.map((m) => m.client));
 
@@ -155,9 +159,10 @@ export async function routing(options: ScenarioOptions): Promise<ScenarioResult>
       scenario: 'routing',
       valid: problems.length === 0,
       problems,
-      table: render({ rows, targets, checks, problems, machine, loadAverageEnd, periods, quick: options.quick }),
+      table: render({ rows, targets, checks, problems, machine, loadAverageEnd, periods, quick: options.quick, meshMetrics: options.meshMetrics }),
       data: {
         quick: options.quick,
+        meshMetrics: options.meshMetrics,
         warmupMs: periods.warmupMs,
         measureMs: periods.measureMs,
         slices: periods.slices,
@@ -270,9 +275,10 @@ interface RenderInput {
   readonly loadAverageEnd: readonly number[];
   readonly periods: { readonly warmupMs: number; readonly measureMs: number; readonly slices: number };
   readonly quick: boolean;
+  readonly meshMetrics: boolean;
 }
 
-function render({ rows, targets, checks, problems, machine, loadAverageEnd, periods, quick }: RenderInput): string {
+function render({ rows, targets, checks, problems, machine, loadAverageEnd, periods, quick, meshMetrics }: RenderInput): string {
   const labelOf = (name: TargetName) => targets.find((t) => t.name === name)!.label;
   const table = formatTable([
     { title: 'target', align: 'left' },
@@ -302,6 +308,7 @@ function render({ rows, targets, checks, problems, machine, loadAverageEnd, peri
       + ` in ${periods.slices} slices taking turns with the other targets`
       + `${quick ? ' (--quick: a smoke run, not figures to quote)' : ''}.`,
     'Ratios and deltas are against the direct row at the same concurrency, measured in this run.',
+    `The meshes ${meshMetrics ? 'serve Prometheus metrics and record every call, as in production' : 'run with metrics off (--metrics off)'}.`,
     `The client, 2 meshes, 2 example runtimes and etcd share this machine: ${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node};`
       + ` load average ${machine.loadAverage.join(' ')} at start, ${loadAverageEnd.join(' ')} at end.`,
     '',

@@ -12,19 +12,21 @@ import { routing } from './routing';
 
 const SCENARIOS: Readonly<Record<string, Scenario>> = { routing };
 
-const USAGE = `usage: npm run bench -- [--quick] [--json <file>] [--scenario <name>]...
+const USAGE = `usage: npm run bench -- [--quick] [--metrics on|off] [--json <file>] [--scenario <name>]...
   --quick            short warm-up and measuring periods (a smoke run)
+  --metrics on|off   whether the meshes serve Prometheus metrics, as in production (default: on)
   --json <file>      also write every scenario's figures and the machine's description to <file>
   --scenario <name>  run only this scenario (repeatable, or comma-separated); default: all
 scenarios: ${Object.keys(SCENARIOS).join(', ')}`;
 
 async function main(argv: string[]): Promise<number> {
-  let values: { quick?: boolean; json?: string; scenario?: string[]; help?: boolean };
+  let values: { quick?: boolean; metrics?: string; json?: string; scenario?: string[]; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
       options: {
         quick: { type: 'boolean' },
+        metrics: { type: 'string' },
         json: { type: 'string' },
         scenario: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
@@ -47,8 +49,15 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
+  const metrics = values.metrics ?? 'on';
+  if (metrics !== 'on' && metrics !== 'off') {
+    console.error(`--metrics must be on or off, got "${metrics}"\n${USAGE}`);
+    return 2;
+  }
+
   cleanUpOnSignals();
   const quick = values.quick ?? false;
+  const meshMetrics = metrics === 'on';
   const machine = machineInfo();
   const startedAt = new Date().toISOString();
   const progress = (line: string) => process.stderr.write(`${line}\n`);
@@ -57,7 +66,7 @@ async function main(argv: string[]): Promise<number> {
     const began = Date.now();
     let result: ScenarioResult;
     try {
-      result = await SCENARIOS[name]({ quick, progress });
+      result = await SCENARIOS[name]({ quick, meshMetrics, progress });
     } catch (err) {
       // A scenario that cannot run is reported like an invalid one, and the next scenario still runs.
       const message = err instanceof Error ? err.message : String(err);
@@ -71,6 +80,7 @@ async function main(argv: string[]): Promise<number> {
     const document = {
       startedAt,
       quick,
+      meshMetrics,
       machine,
       scenarios: results.map((r) => ({ scenario: r.scenario, valid: r.valid, problems: r.problems, ...r.data })),
     };

@@ -4,6 +4,8 @@ import * as os from 'node:os';
 export interface ScenarioOptions {
   /** Shorter warm-up and measuring periods (a smoke run, not figures to quote). */
   readonly quick: boolean;
+  /** The meshes serve Prometheus metrics (and record every call), as in production. */
+  readonly meshMetrics: boolean;
   /** Progress lines go here (stderr), so stdout holds only the tables. */
   readonly progress: (line: string) => void;
 }

@@ -229,6 +229,9 @@ export function loadConfig(env: Env, version: string, host: () => string = hostn
     puller: puller(env),
     version,
   };
+  if (config.metrics.enabled && config.metrics.scheme === 'https' && !config.tls) {
+    throw new ConfigError(MeshEnv.METRICS, `scheme=https serves the front door's certificate: set ${MeshEnv.TLS_KEY_CERT_PATH} and ${MeshEnv.TLS_PRIVATE_KEY_PATH}, or use scheme=http`);
+  }
   const ports = [['MM_SVC_GRPC_PORT', config.grpcPort], ['MM_REST_PORT', config.restPort], ['MM_PROBE_PORT', config.probePort],
     ['MM_PRESTOP_WAIT_PORT', config.prestopPort], ...(config.metrics.enabled ? [['MM_METRICS', config.metrics.port] as const] : [])] as const;
   const seen = new Map<number, string>();

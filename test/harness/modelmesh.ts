@@ -4,7 +4,7 @@ import { join, resolve as resolvePath } from 'node:path';
 import { Metadata, ServiceError, credentials } from '@grpc/grpc-js';
 import { freePort } from './ports';
 import { ManagedProcess, ProcessGroup } from './processes';
-import { httpGet, waitFor, waitForTcpPort } from './wait';
+import { StopWaiting, httpGet, waitFor, waitForTcpPort } from './wait';
 import * as mm from '../../proto/gen/model-mesh';
 import { ModelMeshClient } from '../../proto/gen/model-mesh';
 
@@ -19,8 +19,11 @@ const ENTRY = 'require("./runtime/src/cli").main(process.argv.slice(1))'
   + '.then((code) => { process.exitCode = code; }, (err) => { console.error(err); process.exitCode = 1; })';
 const START_TIMEOUT_MS = 60_000;
 
+/** Extra node options for every started `modelmesh`, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a benchmark. */
+const NODE_ARGS = (process.env.MM_TEST_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+
 export function spawnModelmesh(group: ProcessGroup, name: string, args: readonly string[], env: Record<string, string> = {}): ManagedProcess {
-  return group.spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', ENTRY, ...args], {
+  return group.spawn(process.execPath, [...NODE_ARGS, '-r', 'ts-node/register/transpile-only', '-e', ENTRY, ...args], {
     name, cwd: REPO, env: { TS_NODE_PROJECT: 'runtime/tsconfig.json', ...env },
   });
 }
@@ -36,7 +39,7 @@ export async function startExampleRuntime(group: ProcessGroup, name: string, fla
   const port = fixedPort ?? await freePort();
   const proc = spawnModelmesh(group, name, ['runtime', 'example', '--port', String(port), ...flags]);
   await waitFor(`${name} listening on ${port}`, async () => {
-    if (!proc.running) throw new Error(`${name} exited early:\n${proc.log}`);
+    if (!proc.running) throw new StopWaiting(`${name} exited early:\n${proc.log}`);
     return waitForTcpPort(port, '127.0.0.1', { timeoutMs: 200 });
   }, { timeoutMs: START_TIMEOUT_MS });
   return { name, port, process: proc };
@@ -48,7 +51,7 @@ export async function startOnnxRuntime(group: ProcessGroup, name: string, flags:
   const port = await freePort();
   const proc = spawnModelmesh(group, name, ['runtime', 'onnx', '--port', String(port), ...flags], env);
   await waitFor(`${name} listening on ${port}`, async () => {
-    if (!proc.running) throw new Error(`${name} exited early:\n${proc.log}`);
+    if (!proc.running) throw new StopWaiting(`${name} exited early:\n${proc.log}`);
     return waitForTcpPort(port, '127.0.0.1', { timeoutMs: 200 });
   }, { timeoutMs: START_TIMEOUT_MS });
   return { name, port, process: proc };
@@ -103,7 +106,7 @@ export async function startMesh(group: ProcessGroup, options: StartMeshOptions):
     ...options.env,
   });
   await waitFor(`mesh ${options.instanceId} ready on probe port ${probePort}`, async () => {
-    if (!proc.running) throw new Error(`mesh ${options.instanceId} exited early:\n${proc.log}`);
+    if (!proc.running) throw new StopWaiting(`mesh ${options.instanceId} exited early:\n${proc.log}`);
     return (await httpGet(`http://127.0.0.1:${probePort}/ready`)).status === 200;
   }, { timeoutMs: START_TIMEOUT_MS, intervalMs: 100 });
   const client = new ModelMeshClient(`127.0.0.1:${grpcPort}`, credentials.createInsecure());

@@ -17,11 +17,20 @@ export class WaitTimeoutError extends Error {
   }
 }
 
+/** Thrown by a check to end the wait at once: the condition can no longer come true (a process exited). */
+export class StopWaiting extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StopWaiting';
+  }
+}
+
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * Polls `check` until it returns a value other than `undefined`/`false` (or stops throwing) and returns that value.
- * This is how tests synchronise with other processes: a condition with a deadline, never a fixed sleep.
+ * This is how tests synchronise with other processes: a condition with a deadline, never a fixed sleep. A check
+ * that throws StopWaiting ends the wait with that error.
  */
 export async function waitFor<T>(what: string, check: () => T | Promise<T>, options: WaitOptions = {}): Promise<Exclude<T, false | undefined>> {
   const timeoutMs = options.timeoutMs ?? 10_000;
@@ -33,6 +42,7 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, opti
       const value = await check();
       if (value !== undefined && value !== false) return value as Exclude<T, false | undefined>;
     } catch (err) {
+      if (err instanceof StopWaiting) throw err;
       lastError = err;
     }
     if (Date.now() >= deadline) throw new WaitTimeoutError(what, timeoutMs, lastError);

@@ -47,6 +47,7 @@ describe('loadConfig', () => {
     [{ MM_TLS_PRIVATE_KEY_PATH: '/k' }, 'MM_TLS_KEY_CERT_PATH must be set when MM_TLS_PRIVATE_KEY_PATH is'],
     [{ MM_TLS_CLIENT_AUTH: 'require' }, 'MM_TLS_CLIENT_AUTH needs MM_TLS_KEY_CERT_PATH and MM_TLS_PRIVATE_KEY_PATH'],
     [{ MM_INSTANCE_ID: 'bad id' }, 'MM_INSTANCE_ID must be letters'],
+    [{ MM_METRICS: 'prometheus:scheme=https' }, 'MM_METRICS scheme=https serves the front door\'s certificate'],
     [{ MM_FAILFAST_UPGRADE_ENABLED: 'yes' }, 'MM_FAILFAST_UPGRADE_ENABLED must be true or false, got "yes"'],
     [{ ROOT_MODEL_DIR: '/m' }, 'ROOT_MODEL_DIR only applies with STORAGE_CONFIG_DIR'],
   ])('%j fails naming the variable', (env, message) => {

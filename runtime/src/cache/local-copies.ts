@@ -3,6 +3,7 @@ import { MeshError, notFound, toMeshError, unavailable } from '../errors';
 import type { LoadOutcome } from '../lifecycle/fail-fast';
 import { LoadPriority, LoadQueue, RuntimeInfo, SpiClient } from '../loader';
 import { Logger } from '../log';
+import type { MeshMetrics } from '../metrics/mesh-metrics';
 import type { Puller } from '../puller';
 import { LruCache } from './lru-cache';
 import { loadedCopies } from '../registry/model-state';
@@ -30,6 +31,7 @@ export interface LocalCopiesOptions {
   readonly failureExpiryMs: number;
   /** Fetches each model to a local folder before loadModel and deletes it after unload; absent, the runtime fetches. */
   readonly puller?: Puller;
+  readonly metrics: MeshMetrics;
   /** Told of every finished load here (the start-up fail-fast check counts them). */
   readonly onLoadOutcome?: (modelId: string, outcome: LoadOutcome) => void;
   readonly now?: () => number;
@@ -99,8 +101,12 @@ export class LocalCopies {
       const record = registry.models.get(copy.modelId);
       return record !== undefined && loadedCopies(record).length > 1;
     };
-    const victims = cache.planEviction(size, new Set([modelId]), hasOtherCopies).victims.map((v) => v.modelId);
-    for (const victim of victims) cache.remove(victim);
+    const planned = cache.planEviction(size, new Set([modelId]), hasOtherCopies).victims;
+    for (const victim of planned) {
+      cache.remove(victim.modelId);
+      if (victim.loadedAt > 0) this.o.metrics.evicted(victim.modelId, started - victim.loadedAt);
+    }
+    const victims = planned.map((v) => v.modelId);
     cache.addLoading(modelId, size, started);
     this.o.onChanged();
     await Promise.all(victims.map((victim) => this.release(victim, `making room for ${modelId}`)));
@@ -118,17 +124,22 @@ export class LocalCopies {
     log.info('loading model', { modelId, size, priority });
     let loadedSize: number;
     let maxConcurrency = 0;
+    const enqueued = performance.now();
+    let dequeued = enqueued;
     try {
       const response = await this.o.queue.run(priority, async () => {
+        dequeued = performance.now();
         const { path, key } = await this.fetch(modelId, info.path ?? '', info.key ?? '');
         return spi.load(modelId, info.type, path, key, runtime.loadTimeoutMs);
       });
       loadedSize = response.sizeInBytes || await spi.modelSize(modelId) || size;
       if (runtime.limitModelConcurrency) maxConcurrency = response.maxConcurrency;
     } catch (err) {
+      this.o.metrics.load(modelId, { queueMs: dequeued - enqueued, loadMs: performance.now() - dequeued, ok: false });
       await this.recordFailure(modelId, toMeshError(err), priority);
       throw toMeshError(err);
     }
+    this.o.metrics.load(modelId, { queueMs: dequeued - enqueued, loadMs: performance.now() - dequeued, ok: true, sizeBytes: loadedSize });
     const loadedAt = this.now();
     this.o.onLoadOutcome?.(modelId, { ok: true, loadedElsewhere: false, transient: false });
     const loadedCopy = cache.markLoaded(modelId, loadedSize, loadedAt);
@@ -158,9 +169,13 @@ export class LocalCopies {
 
   /** Unloads from the runtime, then deletes the pulled files (the runtime may read them until it has unloaded). */
   private async unloadFromRuntime(modelId: string): Promise<void> {
+    const started = performance.now();
+    let ok = false;
     try {
       await this.o.spi.unload(modelId);
+      ok = true;
     } finally {
+      this.o.metrics.unload(modelId, performance.now() - started, ok);
       await this.removeFiles(modelId);
     }
   }

@@ -21,9 +21,11 @@ import { Peers } from '../mesh/peers';
 import { Placer } from '../mesh/placer';
 import { RateTracker } from '../mesh/rates';
 import { Scaler } from '../mesh/scaler';
+import { MeshGauges, MeshMetrics } from '../metrics/mesh-metrics';
+import { startMetricsServer } from '../metrics/server';
 import { NO_CONSTRAINTS, parseTypeConstraints } from '../placement';
 import { createPuller } from '../puller';
-import { loadedCopies } from '../registry/model-state';
+import { activeFailures, loadedCopies } from '../registry/model-state';
 import { InstanceRecord, ModelRecord } from '../registry/records';
 import { MODELS_PREFIX, Registry, VMODELS_PREFIX } from '../registry/registry';
 import { startRestServer } from '../rest';
@@ -171,6 +173,13 @@ export class MeshProcess {
       });
     }
 
+    let isLeader = false;
+    const metrics = config.metrics.enabled ? MeshMetrics.create({
+      perModel: config.metrics.perModelMetrics,
+      instance: () => ({ capacityBytes: cache.capacity, usedBytes: cache.used, models: cache.size, lruTime: cache.lruTime() }),
+      mesh: () => (isLeader ? meshCounts(registry, config.loadFailureExpiryMs) : undefined),
+    }) : MeshMetrics.disabled();
+
     const placer = new Placer({
       selfId: config.instanceId, cluster, registry, peers, log, constraints: () => constraints, failureExpiryMs: config.loadFailureExpiryMs,
     });
@@ -184,6 +193,7 @@ export class MeshProcess {
       log,
       failureExpiryMs: config.loadFailureExpiryMs,
       puller,
+      metrics,
       onLoadOutcome: (modelId, outcome) => {
         const tripped = this.failFast?.record(outcome, Date.now());
         if (tripped === undefined) return;
@@ -253,6 +263,7 @@ export class MeshProcess {
       failureExpiryMs: config.loadFailureExpiryMs,
       rates,
       maxQueuedPerCopy: config.maxQueuedPerCopy,
+      metrics,
       log,
     });
     const frontDoor = await startFrontDoor({
@@ -288,10 +299,12 @@ export class MeshProcess {
       ? new CatalogReconciler({ path: config.catalogPath, store, management, log, defaultOwner: config.defaultVModelOwner })
       : undefined;
     election.onGained(() => {
+      isLeader = true;
       leader?.start();
       catalog?.start();
     });
     election.onLost(() => {
+      isLeader = false;
       leader?.stop();
       catalog?.stop();
     });
@@ -323,6 +336,14 @@ export class MeshProcess {
     }, RECONCILE_INTERVAL_MS);
     reconcile.unref();
     this.closers.unshift(() => clearInterval(reconcile));
+
+    if (config.metrics.enabled) {
+      const metricsServer = await startMetricsServer({
+        metrics, port: config.metrics.port, host: '0.0.0.0', tls: config.metrics.scheme === 'https' ? config.tls : undefined, log,
+      });
+      this.closers.unshift(() => closeHttp(metricsServer));
+      log.info('metrics listening', { port: config.metrics.port, scheme: config.metrics.scheme });
+    }
 
     const probes = await startProbeServer(config.probePort, '0.0.0.0', () => this.notReadyReason());
     this.closers.unshift(() => closeHttp(probes));
@@ -394,6 +415,18 @@ export class MeshProcess {
       }
     }
   }
+}
+
+/** The leader's mesh-wide model counts. */
+function meshCounts(registry: Registry, failureExpiryMs: number): MeshGauges {
+  const now = Date.now();
+  let modelsLoaded = 0;
+  let modelsWithFailure = 0;
+  for (const [, record] of registry.models.entries()) {
+    if (loadedCopies(record).length > 0) modelsLoaded++;
+    if (activeFailures(record, now, failureExpiryMs).length > 0) modelsWithFailure++;
+  }
+  return { modelsLoaded, modelsWithFailure, modelsManaged: registry.models.size };
 }
 
 function closeHttp(server: HttpServer): Promise<void> {

@@ -9,6 +9,10 @@ import { GRPC_CONTENT_TYPE, encodeGrpcMessage } from '../api/grpc-wire';
 export class ClientResponse {
   private trailers: OutgoingHttpHeaders = { 'grpc-status': String(status.INTERNAL), 'grpc-message': 'upstream ended without a status' };
   private finished = false;
+  /** The gRPC status the caller was given; a call that closed before the mesh answered was cancelled by the caller. */
+  statusCode: number = status.CANCELLED;
+  /** Response body bytes written to the caller. */
+  bytesSent = 0;
 
   constructor(readonly stream: ServerHttp2Stream) {}
 
@@ -30,13 +34,17 @@ export class ClientResponse {
 
   /** Writes response bytes; returns false when the caller should wait for 'drain'. */
   write(chunk: Buffer): boolean {
-    return this.done ? true : this.stream.write(chunk);
+    if (this.done) return true;
+    this.bytesSent += chunk.length;
+    return this.stream.write(chunk);
   }
 
   /** Ends the call with upstream's trailers (or the given status). */
   finish(trailers: OutgoingHttpHeaders): void {
     if (this.done) return;
     this.finished = true;
+    const code = Number(trailers['grpc-status']);
+    this.statusCode = Number.isInteger(code) ? code : status.UNKNOWN;
     if (!this.stream.headersSent) {
       this.stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE, ...trailers }, { endStream: true });
       return;

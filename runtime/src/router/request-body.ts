@@ -19,6 +19,8 @@ export class RequestBody {
   private readonly waiters: Array<() => void> = [];
   /** Past this many bytes the body is no longer kept, and the call can no longer be retried. */
   private replayable = true;
+  /** Bytes received from the caller so far. */
+  received = 0;
 
   constructor(private readonly stream: ServerHttp2Stream, private readonly maxMessageSize: number) {
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -43,6 +45,7 @@ export class RequestBody {
   }
 
   private onData(chunk: Buffer): void {
+    this.received += chunk.length;
     if (this.failure) return;
     this.scanFrames(chunk);
     if (this.failure) return;

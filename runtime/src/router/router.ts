@@ -17,6 +17,7 @@ import { RuntimeInfo } from '../loader';
 import { Logger } from '../log';
 import { Placer } from '../mesh/placer';
 import { RateTracker } from '../mesh/rates';
+import { CallRecord, MeshMetrics } from '../metrics/mesh-metrics';
 import { chooseServingCopy } from '../placement';
 import { activeFailures, loadedCopies } from '../registry/model-state';
 import { Registry } from '../registry/registry';
@@ -55,7 +56,16 @@ export interface RouterOptions {
   readonly rates: RateTracker;
   /** Calls that may wait for a copy at its concurrency limit before further calls are refused. */
   readonly maxQueuedPerCopy: number;
+  readonly metrics: MeshMetrics;
   readonly log: Logger;
+}
+
+/** What one call did, for its metrics and for cancelling its current attempt. */
+interface CallState {
+  cancelAttempt?: () => void;
+  destination: CallRecord['destination'];
+  modelId?: string;
+  vModelId?: string;
 }
 
 interface Target {
@@ -101,14 +111,25 @@ export class Router {
     const timeoutMs = parseGrpcTimeout(headers['grpc-timeout']) ?? this.o.defaultTimeoutMs;
     const deadline = Date.now() + timeoutMs;
     const body = new RequestBody(stream, this.o.maxMessageSize);
-    let cancelAttempt: (() => void) | undefined;
+    const started = performance.now();
+    const call: CallState = { destination: 'none' };
     const timer = setTimeout(() => {
-      cancelAttempt?.();
+      call.cancelAttempt?.();
       response.finishWithStatus(status.DEADLINE_EXCEEDED, `deadline of ${timeoutMs} ms exceeded for ${method}`);
     }, timeoutMs);
     stream.once('close', () => {
       clearTimeout(timer);
-      cancelAttempt?.();
+      call.cancelAttempt?.();
+      this.o.metrics.call({
+        method,
+        code: response.statusCode,
+        ms: performance.now() - started,
+        requestBytes: body.received,
+        responseBytes: response.bytesSent,
+        destination: call.destination,
+        modelId: call.modelId,
+        vModelId: call.vModelId,
+      });
     });
 
     try {
@@ -128,7 +149,7 @@ export class Router {
         id = routingIdFromMessage(message, method, rpc);
       }
       const forwardedBy = headers[FORWARDED_BY_HEADER] !== undefined;
-      await this.serve(id, forwardedBy, headers, body, message, injectionPath, deadline, response, (cancel) => { cancelAttempt = cancel; });
+      await this.serve(id, forwardedBy, headers, body, message, injectionPath, deadline, response, call);
     } finally {
       clearTimeout(timer);
     }
@@ -155,7 +176,7 @@ export class Router {
 
   private async serve(id: RoutingId, forwardedBy: boolean, headers: IncomingHttpHeaders, body: RequestBody,
     message: Buffer | undefined, injectionPath: readonly number[] | undefined, deadline: number, response: ClientResponse,
-    onAttempt: (cancel: () => void) => void): Promise<void> {
+    call: CallState): Promise<void> {
     const excluded = new Set<string>();
     let lastFailure: MeshError | undefined;
     let attempts = 0;
@@ -163,6 +184,9 @@ export class Router {
     while (!response.done) {
       if (body.error) throw body.error;
       const modelId = await this.resolve(id);
+      call.modelId = modelId;
+      // A name that turned out to be a model id (REST, or model_name in the request) was no vmodel.
+      call.vModelId = id.kind === 'vmodel' && !(id.orModel && modelId === id.id) ? id.id : undefined;
       const record = this.o.registry.models.get(modelId) ?? (await this.o.registry.models.read(modelId))?.record;
       if (!record) throw new MeshError(status.NOT_FOUND, id.kind === 'vmodel' && !id.orModel ? `the active model ${modelId} of vmodel ${id.id} is not registered` : `model ${modelId} not found`);
 
@@ -184,7 +208,12 @@ export class Router {
           continue;
         }
         if (loads++ >= this.o.maxAttempts) throw lastFailure ?? new MeshError(status.UNAVAILABLE, `no copy of model ${modelId} could serve the call`);
-        lastFailure = await this.loadJustInTime(modelId, deadline, excluded) ?? lastFailure;
+        const missStarted = performance.now();
+        try {
+          lastFailure = await this.loadJustInTime(modelId, deadline, excluded) ?? lastFailure;
+        } finally {
+          this.o.metrics.cacheMiss(performance.now() - missStarted, modelId);
+        }
         continue;
       }
 
@@ -203,12 +232,13 @@ export class Router {
         }
       }
       this.begin(target, modelId);
+      call.destination = target.local ? 'local' : 'peer';
       let outcome;
       try {
         const session = this.o.sessions.get(target.upstream);
         const holdBytes = this.knownUnary(headers) ? this.o.maxMessageSize + 5 : 0;
         const attempt = forwardOnce(session, outgoing, body, replacement, response, canRetry, { holdBytes });
-        onAttempt(attempt.cancel);
+        call.cancelAttempt = attempt.cancel;
         outcome = await attempt.outcome;
       } finally {
         this.end(target, modelId);
@@ -217,6 +247,7 @@ export class Router {
       lastFailure = new MeshError(outcome.code, `${target.local ? 'model server' : `instance ${target.instanceId}`}: ${outcome.message || 'unavailable'}`, true);
       this.o.log.debug('attempt failed; trying another copy', { modelId, instance: target.instanceId, code: outcome.code, err: lastFailure });
       excluded.add(target.instanceId);
+      this.o.metrics.retry(outcome.connectFailure ? 'connect' : outcome.code === status.NOT_FOUND ? 'not-found' : 'unavailable');
       if (outcome.connectFailure) {
         this.o.sessions.discard(target.upstream);
         if (!target.local) this.o.placer.markSuspect(target.instanceId);
