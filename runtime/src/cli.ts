@@ -14,9 +14,6 @@ Options:
   --help                    print this help and exit
 `;
 
-/** Commands planned by the design but not built yet; they fail with a clear message instead of pretending. */
-const NOT_YET_AVAILABLE = new Set(['status', 'models']);
-
 /** Built-in model servers of `modelmesh runtime <kind>`; those not built yet say so. */
 const RUNTIME_KINDS = ['example', 'onnx'] as const;
 const RUNTIMES_NOT_YET_AVAILABLE: ReadonlySet<string> = new Set<string>();
@@ -42,9 +39,9 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream =
     const { runServe } = await import('./serve');
     return runServe(argv.slice(1), process.env, out, err);
   }
-  if (NOT_YET_AVAILABLE.has(command)) {
-    err.write(`modelmesh: '${command}' is not available in this build (version ${VERSION})\n`);
-    return 1;
+  if (command === 'status' || command === 'models') {
+    const { runStatus, runModels } = await import('./operator/commands');
+    return (command === 'status' ? runStatus : runModels)(argv.slice(1), { out, err });
   }
   err.write(`modelmesh: unknown command '${command}'\n\n${USAGE}`);
   return 2;

@@ -3,6 +3,7 @@ import type { Server as HttpServer } from 'node:http';
 import { MeshEnv } from '../../../lib/contract';
 import { startFrontDoor } from '../api/front-door';
 import { managementMethods } from '../api/management-methods';
+import { operatorMethods } from '../api/operator-methods';
 import { startPrestopServer, startProbeServer } from '../api/probe-server';
 import { LocalCopies } from '../cache/local-copies';
 import { LruCache } from '../cache/lru-cache';
@@ -21,11 +22,11 @@ import { Peers } from '../mesh/peers';
 import { Placer } from '../mesh/placer';
 import { RateTracker } from '../mesh/rates';
 import { Scaler } from '../mesh/scaler';
-import { MeshGauges, MeshMetrics } from '../metrics/mesh-metrics';
+import { MeshMetrics } from '../metrics/mesh-metrics';
 import { startMetricsServer } from '../metrics/server';
 import { NO_CONSTRAINTS, parseTypeConstraints } from '../placement';
 import { createPuller } from '../puller';
-import { activeFailures, loadedCopies } from '../registry/model-state';
+import { loadedCopies, modelCounts } from '../registry/model-state';
 import { InstanceRecord, ModelRecord } from '../registry/records';
 import { MODELS_PREFIX, Registry, VMODELS_PREFIX } from '../registry/registry';
 import { startRestServer } from '../rest';
@@ -177,7 +178,11 @@ export class MeshProcess {
     const metrics = config.metrics.enabled ? MeshMetrics.create({
       perModel: config.metrics.perModelMetrics,
       instance: () => ({ capacityBytes: cache.capacity, usedBytes: cache.used, models: cache.size, lruTime: cache.lruTime() }),
-      mesh: () => (isLeader ? meshCounts(registry, config.loadFailureExpiryMs) : undefined),
+      mesh: () => {
+        if (!isLeader) return undefined;
+        const counts = modelCounts(registry.models.values(), Date.now(), config.loadFailureExpiryMs);
+        return { modelsLoaded: counts.loaded, modelsWithFailure: counts.withFailure, modelsManaged: counts.managed };
+      },
     }) : MeshMetrics.disabled();
 
     const placer = new Placer({
@@ -266,8 +271,20 @@ export class MeshProcess {
       metrics,
       log,
     });
+    const election = new LeaderElection(store, config.instanceId, { ttlSeconds: config.leaseTtlSeconds, onError: (err) => log.warn('leader election error', { err }) });
     const frontDoor = await startFrontDoor({
-      methods: managementMethods({ management, localCopies, isServing: () => this.isReady }),
+      methods: new Map([
+        ...managementMethods({ management, localCopies, isServing: () => this.isReady }),
+        ...operatorMethods({
+          serviceName: config.serviceName,
+          selfId: config.instanceId,
+          registry,
+          cluster,
+          self: snapshotSelf,
+          leaderId: () => election.leaderId,
+          failureExpiryMs: config.loadFailureExpiryMs,
+        }),
+      ]),
       dataPlane: router.handle,
       maxMessageSize: config.maxMessageSize,
       log,
@@ -294,7 +311,6 @@ export class MeshProcess {
     await cluster.join();
     this.closers.unshift(() => cluster.leave());
 
-    const election = new LeaderElection(store, config.instanceId, { ttlSeconds: config.leaseTtlSeconds, onError: (err) => log.warn('leader election error', { err }) });
     const catalog = config.catalogPath
       ? new CatalogReconciler({ path: config.catalogPath, store, management, log, defaultOwner: config.defaultVModelOwner })
       : undefined;
@@ -415,18 +431,6 @@ export class MeshProcess {
       }
     }
   }
-}
-
-/** The leader's mesh-wide model counts. */
-function meshCounts(registry: Registry, failureExpiryMs: number): MeshGauges {
-  const now = Date.now();
-  let modelsLoaded = 0;
-  let modelsWithFailure = 0;
-  for (const [, record] of registry.models.entries()) {
-    if (loadedCopies(record).length > 0) modelsLoaded++;
-    if (activeFailures(record, now, failureExpiryMs).length > 0) modelsWithFailure++;
-  }
-  return { modelsLoaded, modelsWithFailure, modelsManaged: registry.models.size };
 }
 
 function closeHttp(server: HttpServer): Promise<void> {

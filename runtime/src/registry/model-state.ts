@@ -15,6 +15,19 @@ export function loadedCopies(record: ModelRecord): string[] {
   return Object.entries(record.copies).filter(([, c]) => c.state === 'loaded').map(([id]) => id);
 }
 
+/** Mesh-wide counts: registered models, those with a loaded copy, and those with a live load failure. */
+export function modelCounts(records: Iterable<ModelRecord>, now: number, expiryMs: number): { managed: number; loaded: number; withFailure: number } {
+  let managed = 0;
+  let loaded = 0;
+  let withFailure = 0;
+  for (const record of records) {
+    managed++;
+    if (loadedCopies(record).length > 0) loaded++;
+    if (activeFailures(record, now, expiryMs).length > 0) withFailure++;
+  }
+  return { managed, loaded, withFailure };
+}
+
 export function hasAnyCopy(record: ModelRecord): boolean {
   for (const _ in record.copies) return true;
   return false;

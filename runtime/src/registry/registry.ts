@@ -57,6 +57,14 @@ class RecordTable<T> {
     for (const [id, held] of this.records) yield [id, held.record];
   }
 
+  *values(): IterableIterator<T> {
+    for (const held of this.records.values()) yield held.record;
+  }
+
+  ids(): IterableIterator<string> {
+    return this.records.keys();
+  }
+
   onChange(listener: Listener<T>): void {
     this.listeners.push(listener);
   }
