@@ -23,6 +23,10 @@ const START_TIMEOUT_MS = 60_000;
 const NODE_ARGS = (process.env.MM_TEST_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 
 export function spawnModelmesh(group: ProcessGroup, name: string, args: readonly string[], env: Record<string, string> = {}): ManagedProcess {
+  // The built runtime, as production runs it (benchmarks; `npm run compile` first); tests run the sources.
+  if (process.env.MM_TEST_COMPILED === '1') {
+    return group.spawn(process.execPath, [...NODE_ARGS, 'runtime/bin/modelmesh.js', ...args], { name, cwd: REPO, env });
+  }
   return group.spawn(process.execPath, [...NODE_ARGS, '-r', 'ts-node/register/transpile-only', '-e', ENTRY, ...args], {
     name, cwd: REPO, env: { TS_NODE_PROJECT: 'runtime/tsconfig.json', ...env },
   });

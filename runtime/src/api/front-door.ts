@@ -1,4 +1,5 @@
 import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import { status } from '@grpc/grpc-js';
 import { Logger } from '../log';
 import { respondWithStatus } from './grpc-wire';
@@ -37,6 +38,9 @@ export async function startFrontDoor(o: FrontDoorOptions, host: string, port: nu
     settings: { maxConcurrentStreams: o.maxConcurrentStreams ?? 1_000, maxHeaderListSize: o.maxHeaderListSize ?? 16_384 },
     maxSessionMemory: 64,
   });
+  // Answers go out as several small writes (headers, data, trailers): Nagle's algorithm would hold all but the first
+  // until the caller's ACK, which costs a round trip per call.
+  server.on('connection', (socket: net.Socket) => socket.setNoDelay(true));
   server.on('session', (session) => {
     sessions.add(session);
     session.on('close', () => sessions.delete(session));

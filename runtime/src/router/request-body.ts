@@ -19,6 +19,8 @@ export class RequestBody {
   private readonly waiters: Array<() => void> = [];
   /** Past this many bytes the body is no longer kept, and the call can no longer be retried. */
   private replayable = true;
+  /** Paused until a sink takes the bytes, because more arrived than is kept for replay. */
+  private heldBack = false;
   /** Bytes received from the caller so far. */
   received = 0;
 
@@ -58,6 +60,7 @@ export class RequestBody {
           this.chunks.length = 0;
         } else {
           // Nowhere to send it yet (a load is under way): let HTTP/2 flow control hold the caller back.
+          this.heldBack = true;
           this.stream.pause();
         }
       }
@@ -90,6 +93,11 @@ export class RequestBody {
       }
       this.frameRemaining = length;
     }
+  }
+
+  /** Resolves once the caller has sent everything (or the body failed): a unary call then goes upstream in one write. */
+  async complete(): Promise<void> {
+    while (!this.ended && !this.failure && !this.heldBack) await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 
   /** Resolves with the first complete message (kept bytes must include it), or rejects if the request ends or fails first. */

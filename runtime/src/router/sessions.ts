@@ -22,8 +22,12 @@ export class SessionPool {
     const existing = this.sessions.get(key);
     if (existing && !existing.closed && !existing.destroyed) return existing;
     if (this.closed) throw new Error('session pool is closed');
+    // No Nagle delay: a call's headers and body are separate small writes that must not wait for an ACK.
     const session = upstream.kind === 'tcp'
-      ? http2.connect(`http://${upstream.host}:${upstream.port}`, { peerMaxConcurrentStreams: 1_000 })
+      ? http2.connect(`http://${upstream.host}:${upstream.port}`, {
+        peerMaxConcurrentStreams: 1_000,
+        createConnection: () => net.connect({ host: upstream.host, port: upstream.port, noDelay: true }),
+      })
       : http2.connect('http://localhost', { createConnection: () => net.connect(upstream.path) });
     // Errors are reported to the streams using the session; the pool only forgets the broken session.
     session.on('error', () => undefined);
