@@ -9,6 +9,7 @@ const RUNTIME_DEPS: Record<string, string> = {
   '@grpc/grpc-js': '^1.14.0',
   'etcd3': '^1.1.2',
   'onnxruntime-node': '^1.22.0',
+  'pino': '^10.4.0',
   'prom-client': '^15.1.3',
   // Storage puller SDKs. Node 20 bounds: @azure/storage-blob 12.33+ and @google-cloud/storage 8 require Node 22.
   '@aws-sdk/client-s3': '^3.1169.0',

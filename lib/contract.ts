@@ -78,6 +78,8 @@ export const MeshEnv = {
   TLS_CLIENT_AUTH: 'MM_TLS_CLIENT_AUTH',
   TLS_TRUST_CERT_PATH: 'MM_TLS_TRUST_CERT_PATH',
   LOG_LEVEL: 'MM_LOG_LEVEL',
+  /** `true`: one log line per data-plane call, with its request id (upstream's name). */
+  LOG_EACH_INVOKE: 'MM_LOG_EACH_INVOKE',
 } as const;
 
 /** Environment variables read by the built-in model servers (`modelmesh runtime onnx|example`). */

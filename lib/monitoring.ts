@@ -33,7 +33,10 @@ export class ServiceMonitor extends Construct {
   }
 }
 
-/** The metrics the dashboard charts: upstream ModelMesh's names, which the mesh keeps. `SEL` selects the mesh's series. */
+/**
+ * The metrics the dashboard charts: upstream ModelMesh's names, which the mesh keeps, plus its retries. `SEL` selects
+ * the mesh's series. An integration test checks every name here against a real mesh's `/metrics`.
+ */
 const PANELS: ReadonlyArray<{ title: string; expr: string; unit: string }> = [
   { title: 'Inference requests / s', expr: 'sum by (pod) (rate(modelmesh_invoke_model_milliseconds_count{SEL}[5m]))', unit: 'reqps' },
   { title: 'Inference latency p95', expr: 'histogram_quantile(0.95, sum by (le) (rate(modelmesh_invoke_model_milliseconds_bucket{SEL}[5m])))', unit: 'ms' },
@@ -43,6 +46,10 @@ const PANELS: ReadonlyArray<{ title: string; expr: string; unit: string }> = [
   { title: 'Models loaded per pod', expr: 'sum by (pod) (modelmesh_instance_models_total{SEL})', unit: 'short' },
   { title: 'Cache used', expr: 'sum by (pod) (modelmesh_instance_used_bytes{SEL}) / sum by (pod) (modelmesh_instance_capacity_bytes{SEL})', unit: 'percentunit' },
   { title: 'Least recently used age', expr: 'min by (pod) (modelmesh_instance_lru_age_seconds{SEL})', unit: 's' },
+  { title: 'Calls / s by status', expr: 'sum by (code) (rate(modelmesh_api_request_milliseconds_count{SEL}[5m]))', unit: 'reqps' },
+  { title: 'Retries / s by cause', expr: 'sum by (cause) (rate(modelmesh_request_retries_total{SEL}[5m]))', unit: 'reqps' },
+  { title: 'Evictions / s', expr: 'sum by (pod) (rate(modelmesh_age_at_eviction_milliseconds_count{SEL}[5m]))', unit: 'ops' },
+  { title: 'Model load failures / s', expr: 'sum by (pod) (rate(modelmesh_loadmodel_failure{SEL}[5m]))', unit: 'ops' },
 ];
 
 /** The Grafana dashboard JSON for a mesh. */

@@ -74,6 +74,8 @@ export interface MeshConfig {
   readonly failFastClearanceMs: number;
   readonly maxMessageSize: number;
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** One log line per data-plane call. */
+  readonly logEachInvoke: boolean;
   readonly tls?: TlsConfig;
   /** Absent: the runtime (or its adapter) fetches models itself and receives the registered path and key. */
   readonly puller?: PullerConfig;
@@ -146,11 +148,15 @@ function tls(env: Env): TlsConfig | undefined {
   return { certPath, keyPath, clientAuth: clientAuthRaw as TlsConfig['clientAuth'], trustCertPaths: trust };
 }
 
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const value = (text(env, name) ?? String(fallback)).toLowerCase();
+  if (value !== 'true' && value !== 'false') throw new ConfigError(name, `must be true or false, got "${value}"`);
+  return value === 'true';
+}
+
 function failFastClearance(env: Env): number {
-  const enabled = (text(env, MeshEnv.FAILFAST_UPGRADE_ENABLED) ?? 'true').toLowerCase();
-  if (enabled !== 'true' && enabled !== 'false') throw new ConfigError(MeshEnv.FAILFAST_UPGRADE_ENABLED, `must be true or false, got "${enabled}"`);
   const period = integer(env, MeshEnv.BOOTSTRAP_CLEARANCE_PERIOD_MS, 180_000, 0, 86_400_000);
-  return enabled === 'true' ? period : 0;
+  return flag(env, MeshEnv.FAILFAST_UPGRADE_ENABLED, true) ? period : 0;
 }
 
 function puller(env: Env): PullerConfig | undefined {
@@ -225,6 +231,7 @@ export function loadConfig(env: Env, version: string, host: () => string = hostn
     failFastClearanceMs: failFastClearance(env),
     maxMessageSize: integer(env, MeshEnv.GRPC_MAX_MSG_SIZE, 16 * 1024 * 1024, 1024, 2 ** 31 - 1),
     logLevel: logLevel as MeshConfig['logLevel'],
+    logEachInvoke: flag(env, MeshEnv.LOG_EACH_INVOKE, false),
     tls: tls(env),
     puller: puller(env),
     version,

@@ -1,11 +1,12 @@
+import pino from 'pino';
+
 /**
- * Structured logs: one JSON object per line on stderr, with a level filter. Lifecycle events (load, unload,
- * evict, placement, leader change) are logged with their reasons so an operator can follow decisions.
+ * Structured logs (pino): one JSON object per line on stderr, `level` as a name, ISO `time`, `msg`, then the
+ * instance's and the event's fields. Lifecycle events (load, unload, evict, placement, leave, leader change) are
+ * logged with their reasons so an operator can follow decisions; errors are logged by message.
  */
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
-
-const RANK: Record<LogLevel, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, silent: 100 };
 
 export type LogFields = Record<string, unknown>;
 
@@ -16,27 +17,45 @@ export interface Logger {
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
   child(fields: LogFields): Logger;
+  /** Whether a line at `level` would be written (skip building costly fields when not). */
+  enabled(level: Exclude<LogLevel, 'silent'>): boolean;
 }
 
-function errorFields(fields: LogFields | undefined): LogFields | undefined {
+/** Errors become their message: stacks belong in debugging, not in every warning an operator reads. */
+function plainFields(fields: LogFields | undefined): LogFields | undefined {
   if (!fields) return fields;
-  const out: LogFields = {};
-  for (const [k, v] of Object.entries(fields)) out[k] = v instanceof Error ? v.message : v;
-  return out;
+  let out: LogFields | undefined;
+  for (const [k, v] of Object.entries(fields)) {
+    if (v instanceof Error) {
+      out ??= { ...fields };
+      out[k] = v.message;
+    }
+  }
+  return out ?? fields;
 }
 
-export function createLogger(level: LogLevel, base: LogFields = {}, write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
-  const threshold = RANK[level];
-  const emit = (lvl: LogLevel, msg: string, fields?: LogFields) => {
-    if (RANK[lvl] < threshold) return;
-    write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...base, ...errorFields(fields) })}\n`);
+function wrap(p: pino.Logger): Logger {
+  const at = (level: Exclude<LogLevel, 'silent'>) => (msg: string, fields?: LogFields) => {
+    if (p.isLevelEnabled(level)) p[level](plainFields(fields) ?? {}, msg);
   };
   return {
-    trace: (msg, fields) => emit('trace', msg, fields),
-    debug: (msg, fields) => emit('debug', msg, fields),
-    info: (msg, fields) => emit('info', msg, fields),
-    warn: (msg, fields) => emit('warn', msg, fields),
-    error: (msg, fields) => emit('error', msg, fields),
-    child: (fields) => createLogger(level, { ...base, ...fields }, write),
+    trace: at('trace'),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: (fields) => wrap(p.child(plainFields(fields) ?? {})),
+    enabled: (level) => p.isLevelEnabled(level),
   };
+}
+
+/** A logger writing lines at `level` and above through `write` (stderr by default), with `base` on every line. */
+export function createLogger(level: LogLevel, base: LogFields = {}, write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+  return wrap(pino({
+    level,
+    base,
+    messageKey: 'msg',
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  }, { write }));
 }

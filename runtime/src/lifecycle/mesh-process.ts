@@ -269,6 +269,7 @@ export class MeshProcess {
       rates,
       maxQueuedPerCopy: config.maxQueuedPerCopy,
       metrics,
+      logEachCall: config.logEachInvoke,
       log,
     });
     const election = new LeaderElection(store, config.instanceId, { ttlSeconds: config.leaseTtlSeconds, onError: (err) => log.warn('leader election error', { err }) });

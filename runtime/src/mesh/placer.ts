@@ -154,7 +154,7 @@ export class Placer {
         return UNCHANGED;
       }
       result = { kind: 'started', instanceId: placement.instanceId };
-      this.o.log.debug('placed model', { modelId, on: placement.instanceId, reasons: placement.reasons });
+      this.o.log.info('placed model', { modelId, on: placement.instanceId, reasons: placement.reasons });
       return { ...r, copies: { ...r.copies, [placement.instanceId]: { state: 'loading', since: this.now() } } };
     });
     const decided = result as EnsureCopyResult;

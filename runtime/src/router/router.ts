@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { ClientResponse } from './client-response';
@@ -17,7 +18,7 @@ import { RuntimeInfo } from '../loader';
 import { Logger } from '../log';
 import { Placer } from '../mesh/placer';
 import { RateTracker } from '../mesh/rates';
-import { CallRecord, MeshMetrics } from '../metrics/mesh-metrics';
+import { CallRecord, MeshMetrics, codeName } from '../metrics/mesh-metrics';
 import { chooseServingCopy } from '../placement';
 import { activeFailures, loadedCopies } from '../registry/model-state';
 import { Registry } from '../registry/registry';
@@ -32,6 +33,9 @@ import { Registry } from '../registry/registry';
 
 /** Marks a call forwarded by another instance: it must be served here or refused, never forwarded again. */
 export const FORWARDED_BY_HEADER = 'mm-forwarded-by';
+
+/** Carries a call's id across hops (the caller's, else one the first instance makes). */
+export const REQUEST_ID_HEADER = 'x-request-id';
 
 /** Every method of the KServe v2 gRPC service is unary. */
 const KSERVE_V2_SERVICE = 'inference.GRPCInferenceService/';
@@ -57,11 +61,15 @@ export interface RouterOptions {
   /** Calls that may wait for a copy at its concurrency limit before further calls are refused. */
   readonly maxQueuedPerCopy: number;
   readonly metrics: MeshMetrics;
+  /** Log one line per data-plane call (upstream's MM_LOG_EACH_INVOKE). */
+  readonly logEachCall: boolean;
   readonly log: Logger;
 }
 
 /** What one call did, for its metrics and for cancelling its current attempt. */
 interface CallState {
+  /** The caller's `x-request-id`, or one made here; passed to peers and the model server so logs line up. */
+  readonly requestId: string;
   cancelAttempt?: () => void;
   destination: CallRecord['destination'];
   modelId?: string;
@@ -98,21 +106,24 @@ export class Router {
 
   readonly handle = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void => {
     const response = new ClientResponse(stream);
-    this.route(stream, headers, response).catch((err: unknown) => {
+    const given = headers[REQUEST_ID_HEADER];
+    const call: CallState = { requestId: typeof given === 'string' && given ? given : randomUUID(), destination: 'none' };
+    this.route(stream, headers, response, call).catch((err: unknown) => {
       const e = toMeshError(err);
-      if (e.code === status.INTERNAL || e.code === status.UNKNOWN) this.o.log.warn('data-plane call failed', { path: headers[':path'], err: e });
+      if (e.code === status.INTERNAL || e.code === status.UNKNOWN) {
+        this.o.log.warn('data-plane call failed', { path: headers[':path'], requestId: call.requestId, err: e });
+      }
       response.finishWithStatus(e.code, e.message);
     });
   };
 
-  private async route(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, response: ClientResponse): Promise<void> {
+  private async route(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, response: ClientResponse, call: CallState): Promise<void> {
     const path = String(headers[':path'] ?? '');
     const method = path.slice(1);
     const timeoutMs = parseGrpcTimeout(headers['grpc-timeout']) ?? this.o.defaultTimeoutMs;
     const deadline = Date.now() + timeoutMs;
     const body = new RequestBody(stream, this.o.maxMessageSize);
     const started = performance.now();
-    const call: CallState = { destination: 'none' };
     const timer = setTimeout(() => {
       call.cancelAttempt?.();
       response.finishWithStatus(status.DEADLINE_EXCEEDED, `deadline of ${timeoutMs} ms exceeded for ${method}`);
@@ -120,7 +131,7 @@ export class Router {
     stream.once('close', () => {
       clearTimeout(timer);
       call.cancelAttempt?.();
-      this.o.metrics.call({
+      const record = {
         method,
         code: response.statusCode,
         ms: performance.now() - started,
@@ -129,7 +140,9 @@ export class Router {
         destination: call.destination,
         modelId: call.modelId,
         vModelId: call.vModelId,
-      });
+      };
+      this.o.metrics.call(record);
+      if (this.o.logEachCall) this.o.log.info('call', { ...record, code: codeName(record.code), ms: Math.round(record.ms * 1000) / 1000, requestId: call.requestId });
     });
 
     try {
@@ -222,7 +235,7 @@ export class Router {
       }
 
       attempts++;
-      const outgoing = this.outgoingHeaders(headers, modelId, target, deadline);
+      const outgoing = this.outgoingHeaders(headers, modelId, target, deadline, call.requestId);
       // A runtime that asked for the model id inside the request (methodInfos idInjectionPath) gets it spliced in.
       const inject = injectionPath !== undefined && injectionPath.length > 0 && message !== undefined && target.local;
       const replacement = inject ? frameMessage(spliceString(message, injectionPath, modelId)) : undefined;
@@ -304,7 +317,7 @@ export class Router {
     return method.startsWith(KSERVE_V2_SERVICE) || this.o.dataplane.rpcConfigs.has(method);
   }
 
-  private outgoingHeaders(incoming: IncomingHttpHeaders, modelId: string, target: Target, deadline: number): OutgoingHttpHeaders {
+  private outgoingHeaders(incoming: IncomingHttpHeaders, modelId: string, target: Target, deadline: number, requestId: string): OutgoingHttpHeaders {
     const out: OutgoingHttpHeaders = {};
     for (const [name, value] of Object.entries(incoming)) {
       if (name.startsWith(':') || name.startsWith('mm-') || name === 'grpc-timeout' || value === undefined) continue;
@@ -316,6 +329,7 @@ export class Router {
     out[`${RoutingHeaders.MODEL_ID}-bin`] = Buffer.from(modelId, 'utf8').toString('base64');
     if (isVisibleAscii(modelId)) out[RoutingHeaders.MODEL_ID] = modelId;
     if (!target.local) out[FORWARDED_BY_HEADER] = this.o.selfId;
+    out[REQUEST_ID_HEADER] = requestId;
     return out;
   }
 
