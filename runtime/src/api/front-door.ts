@@ -1,5 +1,6 @@
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
 import { status } from '@grpc/grpc-js';
 import { Logger } from '../log';
 import { respondWithStatus } from './grpc-wire';
@@ -23,21 +24,27 @@ export interface FrontDoorOptions {
   readonly maxConcurrentStreams?: number;
   /** Largest header block accepted, in bytes. @default 16384 */
   readonly maxHeaderListSize?: number;
+  /** Serve TLS (h2 only) with these options. @default plaintext */
+  readonly tls?: SecureServerOptions;
   readonly log: Logger;
 }
 
+/** What the front door needs for TLS. */
+export type SecureServerOptions = SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean };
+
 export interface FrontDoor {
   readonly port: number;
+  /** Swaps the certificate for new connections (TLS only). */
+  setSecureContext(options: SecureContextOptions): void;
   /** Stops accepting, lets open streams finish for up to `graceMs`, then closes what is left. */
   close(graceMs?: number): Promise<void>;
 }
 
 export async function startFrontDoor(o: FrontDoorOptions, host: string, port: number): Promise<FrontDoor> {
   const sessions = new Set<http2.ServerHttp2Session>();
-  const server = http2.createServer({
-    settings: { maxConcurrentStreams: o.maxConcurrentStreams ?? 1_000, maxHeaderListSize: o.maxHeaderListSize ?? 16_384 },
-    maxSessionMemory: 64,
-  });
+  const settings = { maxConcurrentStreams: o.maxConcurrentStreams ?? 1_000, maxHeaderListSize: o.maxHeaderListSize ?? 16_384 };
+  const secure = o.tls ? http2.createSecureServer({ ...o.tls, settings, maxSessionMemory: 64, allowHTTP1: false }) : undefined;
+  const server: http2.Http2Server | http2.Http2SecureServer = secure ?? http2.createServer({ settings, maxSessionMemory: 64 });
   // Answers go out as several small writes (headers, data, trailers): Nagle's algorithm would hold all but the first
   // until the caller's ACK, which costs a round trip per call.
   server.on('connection', (socket: net.Socket) => socket.setNoDelay(true));
@@ -71,6 +78,7 @@ export async function startFrontDoor(o: FrontDoorOptions, host: string, port: nu
   });
   return {
     port: bound,
+    setSecureContext: (options) => secure?.setSecureContext(options),
     close: (graceMs = 5_000) => new Promise<void>((resolve) => {
       server.close(() => resolve());
       for (const session of sessions) session.close();

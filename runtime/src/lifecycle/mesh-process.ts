@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
+import { credentials } from '@grpc/grpc-js';
 import { MeshEnv } from '../../../lib/contract';
 import { startFrontDoor } from '../api/front-door';
 import { managementMethods } from '../api/management-methods';
 import { operatorMethods } from '../api/operator-methods';
 import { startPrestopServer, startProbeServer } from '../api/probe-server';
+import { TlsFiles, clientCredentials, clientOptions, serverOptions } from '../api/tls';
 import { LocalCopies } from '../cache/local-copies';
 import { LruCache } from '../cache/lru-cache';
 import { Cluster, INSTANCES_PREFIX } from '../cluster/cluster';
@@ -125,7 +127,13 @@ export class MeshProcess {
     const registry = new Registry(store, onMalformed);
     const cache = new LruCache(runtime.capacity);
     const queue = new LoadQueue(runtime.maxLoadingConcurrency);
-    const peers = new Peers();
+    const tlsFiles = config.tls ? new TlsFiles(config.tls, log) : undefined;
+    const tlsConfig = config.tls;
+    if (tlsFiles) {
+      tlsFiles.start();
+      this.closers.push(() => tlsFiles.stop());
+    }
+    const peers = new Peers(() => (tlsFiles ? clientCredentials(tlsFiles.current) : credentials.createInsecure()));
     this.closers.push(() => peers.close());
     let leader: LeaderDuties | undefined;
     let router: Router | undefined;
@@ -250,7 +258,7 @@ export class MeshProcess {
     await Promise.all(mirrors.map((m) => m.ready));
     log.info('registry loaded', { models: registry.models.size, vmodels: registry.vmodels.size, instances: cluster.live().size - 1 });
 
-    const sessions = new SessionPool();
+    const sessions = new SessionPool(tlsFiles ? () => clientOptions(tlsFiles.current) : undefined);
     this.closers.push(() => sessions.close());
     router = new Router({
       selfId: config.instanceId,
@@ -261,6 +269,7 @@ export class MeshProcess {
       sessions,
       runtimeData: config.runtimeData.kind === 'port' ? { kind: 'tcp', host: '127.0.0.1', port: config.runtimeData.port } : { kind: 'socket', path: config.runtimeData.path },
       runtime,
+      peerTls: tlsFiles !== undefined,
       dataplane,
       maxMessageSize: config.maxMessageSize,
       defaultTimeoutMs: config.defaultRequestTimeoutMs,
@@ -288,9 +297,17 @@ export class MeshProcess {
       ]),
       dataPlane: router.handle,
       maxMessageSize: config.maxMessageSize,
+      tls: tlsFiles && tlsConfig ? serverOptions(tlsConfig, tlsFiles.current) : undefined,
       log,
     }, '0.0.0.0', config.grpcPort);
     this.closers.unshift(() => frontDoor.close());
+    if (tlsFiles && tlsConfig) {
+      tlsFiles.onChange((material) => {
+        frontDoor.setSecureContext(serverOptions(tlsConfig, material));
+        // Calls to peers pick up the new client certificate on their next connection.
+        peers.close();
+      });
+    }
     log.info('front door listening', { port: frontDoor.port });
 
     if (config.restPort !== 0) {
@@ -299,6 +316,8 @@ export class MeshProcess {
         port: config.restPort,
         host: '0.0.0.0',
         grpcTarget: `127.0.0.1:${frontDoor.port}`,
+        tls: tlsFiles && tlsConfig ? serverOptions(tlsConfig, tlsFiles.current) : undefined,
+        grpcCredentials: tlsFiles ? clientCredentials(tlsFiles.current) : undefined,
         maxBodyBytes: config.maxMessageSize,
         requestTimeoutMs: config.defaultRequestTimeoutMs,
         log,
@@ -306,6 +325,7 @@ export class MeshProcess {
         serverMetadata: { name: 'modelmesh', version: config.version, extensions: [] },
       });
       this.closers.unshift(() => rest.close());
+      if (tlsFiles && tlsConfig) tlsFiles.onChange((material) => rest.setSecureContext(serverOptions(tlsConfig, material)));
       log.info('REST listening', { port: rest.port });
     }
 
@@ -356,7 +376,14 @@ export class MeshProcess {
 
     if (config.metrics.enabled) {
       const metricsServer = await startMetricsServer({
-        metrics, port: config.metrics.port, host: '0.0.0.0', tls: config.metrics.scheme === 'https' ? config.tls : undefined, log,
+        metrics,
+        port: config.metrics.port,
+        host: '0.0.0.0',
+        tls: config.metrics.scheme === 'https' && tlsFiles ? { key: tlsFiles.current.key, cert: tlsFiles.current.cert } : undefined,
+        log,
+      });
+      tlsFiles?.onChange((material) => {
+        if ('setSecureContext' in metricsServer) metricsServer.setSecureContext({ key: material.key, cert: material.cert });
       });
       this.closers.unshift(() => closeHttp(metricsServer));
       log.info('metrics listening', { port: config.metrics.port, scheme: config.metrics.scheme });

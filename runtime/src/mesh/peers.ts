@@ -14,12 +14,13 @@ export const LOAD_PRIORITY_HEADER = 'mm-load-priority';
 export class Peers {
   private readonly clients = new Map<string, ModelMeshClient>();
 
-  constructor(private readonly creds: ChannelCredentials = credentials.createInsecure()) {}
+  /** `creds` is asked at each new client, so renewed certificates apply after `close()`. */
+  constructor(private readonly creds: () => ChannelCredentials = () => credentials.createInsecure()) {}
 
   private client(address: string): ModelMeshClient {
     let client = this.clients.get(address);
     if (!client) {
-      client = new ModelMeshClient(address, this.creds, { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 2_000 });
+      client = new ModelMeshClient(address, this.creds(), { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 2_000 });
       this.clients.set(address, client);
     }
     return client;

@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import type { TlsConfig } from '../config';
+import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from '../log';
 import type { MeshMetrics } from './mesh-metrics';
 
@@ -10,10 +9,10 @@ export function startMetricsServer(options: {
   readonly metrics: MeshMetrics;
   readonly port: number;
   readonly host: string;
-  /** The front door's certificate, for `scheme=https`. */
-  readonly tls?: TlsConfig;
+  /** The front door's certificate, for `scheme=https`; scrapers are not asked for a client certificate. */
+  readonly tls?: SecureContextOptions;
   readonly log: Logger;
-}): Promise<http.Server> {
+}): Promise<http.Server | https.Server> {
   const handler: http.RequestListener = (req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/metrics' && path !== '/') {
@@ -31,9 +30,7 @@ export function startMetricsServer(options: {
       res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n');
     });
   };
-  const server = options.tls
-    ? https.createServer({ cert: readFileSync(options.tls.certPath), key: readFileSync(options.tls.keyPath) }, handler)
-    : http.createServer(handler);
+  const server = options.tls ? https.createServer(options.tls, handler) : http.createServer(handler);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve(server));

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { Metadata, ServiceError, credentials, status } from '@grpc/grpc-js';
+import { ChannelCredentials, Metadata, ServiceError, credentials, status } from '@grpc/grpc-js';
 import { formatTable } from './table';
 import { Ports } from '../../../lib/contract';
 import {
@@ -15,6 +15,11 @@ import { ClusterStatusResponse, ListModelsResponse, MeshOperatorClient, ModelSum
  * answered with an error or could not be reached, 2 bad usage.
  */
 
+const TLS_USAGE = `  --tls-ca <file>      the front door serves TLS: trust this CA (PEM)
+  --tls-cert <file>, --tls-key <file>
+                       client certificate and key, when the mesh requires one
+`;
+
 export const STATUS_USAGE = `Usage: modelmesh status [--mesh host:port] [--model <id> | --vmodel <id>] [--json]
 
   Prints the mesh's instances (capacity, use, copies, loads, requests, leader, leaving) and model counts; with
@@ -22,7 +27,7 @@ export const STATUS_USAGE = `Usage: modelmesh status [--mesh host:port] [--model
 
   --mesh <host:port>   a mesh instance's front door (default 127.0.0.1:${Ports.GRPC})
   --json               print JSON instead of tables
-`;
+${TLS_USAGE}`;
 
 export const MODELS_USAGE = `Usage: modelmesh models <list|register|delete> [options] [--mesh host:port]
 
@@ -34,7 +39,7 @@ export const MODELS_USAGE = `Usage: modelmesh models <list|register|delete> [opt
   delete <id>...                                 unregister models
 
   --mesh <host:port>   a mesh instance's front door (default 127.0.0.1:${Ports.GRPC})
-`;
+${TLS_USAGE}`;
 
 interface Io {
   readonly out: NodeJS.WritableStream;
@@ -45,12 +50,34 @@ class UsageError extends Error {}
 
 const DEADLINE_MS = 30_000;
 
-function clients(mesh: string) {
+function readPem(flag: string, path: string | boolean | undefined): Buffer | undefined {
+  if (typeof path !== 'string') return undefined;
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new UsageError(`${flag}: cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** Plaintext, or TLS when --ca is given (with a client certificate when --cert and --key are). */
+function channelCredentials(values: OptionValues): ChannelCredentials {
+  const ca = readPem('--tls-ca', values['tls-ca']);
+  const cert = readPem('--tls-cert', values['tls-cert']);
+  const key = readPem('--tls-key', values['tls-key']);
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError('give --tls-cert and --tls-key together');
+  if (!ca) {
+    if (cert) throw new UsageError('--tls-cert and --tls-key need --tls-ca (the mesh serves TLS)');
+    return credentials.createInsecure();
+  }
+  return credentials.createSsl(ca, key ?? null, cert ?? null);
+}
+
+function clients(mesh: string, creds: ChannelCredentials) {
   if (!/^[^\s:]+:\d+$/.test(mesh)) throw new UsageError(`--mesh must be host:port, got "${mesh}"`);
   return {
     mesh,
-    management: new ModelMeshClient(mesh, credentials.createInsecure()),
-    operator: new MeshOperatorClient(mesh, credentials.createInsecure()),
+    management: new ModelMeshClient(mesh, creds),
+    operator: new MeshOperatorClient(mesh, creds),
     close() {
       this.management.close();
       this.operator.close();
@@ -326,7 +353,14 @@ async function withClients(argv: readonly string[], usage: string, io: Io, spec:
   try {
     ({ values, positionals } = parseArgs({
       args: [...argv],
-      options: { ...spec, mesh: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        ...spec,
+        'mesh': { type: 'string' },
+        'tls-ca': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'help': { type: 'boolean', short: 'h' },
+      },
       allowPositionals: true,
       strict: true,
     }) as { values: OptionValues; positionals: string[] });
@@ -340,7 +374,7 @@ async function withClients(argv: readonly string[], usage: string, io: Io, spec:
   }
   let c: Clients | undefined;
   try {
-    c = clients(String(values.mesh ?? `127.0.0.1:${Ports.GRPC}`));
+    c = clients(String(values.mesh ?? `127.0.0.1:${Ports.GRPC}`), channelCredentials(values));
     return await run(c, values, positionals);
   } catch (err) {
     io.err.write(`modelmesh: ${(err as Error).message}\n${err instanceof UsageError ? `\n${usage}` : ''}`);

@@ -1,4 +1,4 @@
-import { ClientUnaryCall, Metadata, ServiceError, credentials } from '@grpc/grpc-js';
+import { ChannelCredentials, ClientUnaryCall, Metadata, ServiceError, credentials } from '@grpc/grpc-js';
 import {
   GRPCInferenceServiceClient, GRPCInferenceServiceService, ModelInferRequest, ModelInferResponse, ModelMetadataResponse,
   ServerMetadataResponse,
@@ -19,6 +19,8 @@ export interface InferenceClientOptions {
   readonly timeoutMs: number;
   /** Largest response message accepted. */
   readonly maxResponseBytes: number;
+  /** @default plaintext */
+  readonly credentials?: ChannelCredentials;
 }
 
 export interface CallContext {
@@ -34,7 +36,7 @@ export class InferenceClient {
   private readonly client: GRPCInferenceServiceClient;
 
   constructor(private readonly options: InferenceClientOptions) {
-    this.client = new GRPCInferenceServiceClient(options.target, credentials.createInsecure(), {
+    this.client = new GRPCInferenceServiceClient(options.target, options.credentials ?? credentials.createInsecure(), {
       'grpc.max_receive_message_length': options.maxResponseBytes,
       // The REST body limit already bounds what we send; the backend enforces its own limit.
       'grpc.max_send_message_length': -1,

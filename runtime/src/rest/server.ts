@@ -1,7 +1,11 @@
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
+import type { ChannelCredentials } from '@grpc/grpc-js';
 import { RoutingHeaders } from '../../../lib/contract';
 import type { ModelMetadataResponse, ServerMetadataResponse } from '../../../proto/gen/grpc_predict_v2';
+import type { SecureServerOptions } from '../api/front-door';
 import { Logger } from '../log';
 import { parseJsonBody, readBody } from './body';
 import { RestError, restErrorOf } from './http-errors';
@@ -40,11 +44,17 @@ export interface RestServerOptions {
   readonly serverMetadata?: ServerMetadataResponse;
   /** Send inputs as raw_input_contents rather than typed contents (FP16 inputs always are). @default false */
   readonly rawInputContents?: boolean;
+  /** Serve HTTPS with these options. @default plain HTTP */
+  readonly tls?: SecureServerOptions;
+  /** Credentials of the calls to `grpcTarget`. @default plaintext */
+  readonly grpcCredentials?: ChannelCredentials;
 }
 
 export interface RestServer {
   /** The bound port. */
   readonly port: number;
+  /** Swaps the certificate for new connections (HTTPS only). */
+  setSecureContext(options: SecureContextOptions): void;
   /** Stops accepting, lets requests in progress finish for up to `graceMs`, then closes what is left and the channel. */
   close(graceMs?: number): Promise<void>;
 }
@@ -61,6 +71,7 @@ export async function startRestServer(options: RestServerOptions): Promise<RestS
     modelHeader: options.modelHeader ?? RoutingHeaders.MODEL_NAME,
     timeoutMs: options.requestTimeoutMs ?? 60_000,
     maxResponseBytes: options.maxResponseBytes ?? 64 * MiB,
+    credentials: options.grpcCredentials,
   });
 
   async function serve(req: http.IncomingMessage, res: http.ServerResponse, signal: AbortSignal): Promise<void> {
@@ -128,7 +139,8 @@ export async function startRestServer(options: RestServerOptions): Promise<RestS
     }).catch((err: unknown) => log.error('rest response failed', { err }));
   };
 
-  const server = http.createServer(onRequest);
+  const secure = options.tls ? https.createServer(options.tls, onRequest) : undefined;
+  const server: http.Server = secure ?? http.createServer(onRequest);
   // Requests with `Expect: 100-continue` take the same path; readBody sends the 100 only when it wants the body.
   server.on('checkContinue', onRequest);
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
@@ -152,6 +164,7 @@ export async function startRestServer(options: RestServerOptions): Promise<RestS
 
   return {
     port,
+    setSecureContext: (tlsOptions) => secure?.setSecureContext(tlsOptions),
     close: (graceMs = 5_000) => new Promise<void>((resolve) => {
       const force = setTimeout(() => server.closeAllConnections(), graceMs);
       force.unref();

@@ -48,6 +48,8 @@ export interface RouterOptions {
   readonly placer: Placer;
   readonly sessions: SessionPool;
   readonly runtimeData: Upstream;
+  /** Peers' front doors serve TLS (this instance's does). */
+  readonly peerTls: boolean;
   readonly runtime: RuntimeInfo;
   readonly dataplane: DataplaneConfig;
   readonly maxMessageSize: number;
@@ -82,9 +84,9 @@ interface Target {
   readonly upstream: Upstream;
 }
 
-function peerUpstream(address: string): Upstream {
+function peerUpstream(address: string, tls: boolean): Upstream {
   const i = address.lastIndexOf(':');
-  return { kind: 'tcp', host: address.slice(0, i), port: Number(address.slice(i + 1)) };
+  return { kind: 'tcp', host: address.slice(0, i), port: Number(address.slice(i + 1)), tls };
 }
 
 const isVisibleAscii = (text: string) => /^[\x20-\x7e]*$/.test(text);
@@ -184,7 +186,7 @@ export class Router {
   private target(instanceId: string): Target | undefined {
     if (instanceId === this.o.selfId) return { instanceId, local: true, upstream: this.o.runtimeData };
     const peer = this.o.cluster.get(instanceId);
-    return peer && !peer.shuttingDown ? { instanceId, local: false, upstream: peerUpstream(peer.address) } : undefined;
+    return peer && !peer.shuttingDown ? { instanceId, local: false, upstream: peerUpstream(peer.address, this.o.peerTls) } : undefined;
   }
 
   private async serve(id: RoutingId, forwardedBy: boolean, headers: IncomingHttpHeaders, body: RequestBody,
