@@ -1,6 +1,9 @@
 import { DependencyType, JsonFile, TextFile, javascript, typescript } from 'projen';
 
 const TYPESCRIPT = '~5.9.3';
+// Both packages are released together at one version; it is also the tag of the runtime image (lib/images.ts reads it
+// from the construct library's package.json, `modelmesh --version` from the runtime's).
+const PACKAGE_VERSION = '0.0.0';
 const NODE_TYPES = '@types/node@^20';
 
 // Versions of the runtime package's dependencies live here so both packages are defined in one place.
@@ -31,6 +34,8 @@ const project = new typescript.TypeScriptProject({
 
   srcdir: 'lib',
   libdir: 'build',
+  // The compiled library, not lib/ (the sources, which the package does not ship).
+  entrypoint: 'build/index.js',
   testdir: 'test',
   sampleCode: false,
 
@@ -108,6 +113,10 @@ for (const spec of ['@types/jest@^30.0.0', 'eslint-import-resolver-typescript@^4
 }
 
 project.package.addField('workspaces', ['runtime']);
+project.package.addVersion(PACKAGE_VERSION);
+// What the construct library's tarball holds besides package.json, README and LICENSE: the compiled library only
+// (test/packaging checks the tarball installs and synthesizes on its own).
+project.package.addField('files', ['build/**/*.js', 'build/**/*.d.ts']);
 // Model files are binary whatever bytes they happen to contain.
 project.gitattributes.addAttributes('*.onnx', 'binary');
 project.npmrc.addConfig('onnxruntime-node-install', 'skip');
@@ -116,13 +125,13 @@ project.npmrc.addConfig('onnxruntime-node-install', 'skip');
 new JsonFile(project, 'runtime/package.json', {
   obj: {
     'name': 'cdk8s-modelmesh-runtime',
-    'version': '0.0.0',
+    'version': PACKAGE_VERSION,
     'description': 'The ModelMesh-compatible mesh runtime: mesh process, built-in model servers and operator commands',
     'license': 'Apache-2.0',
     'bin': { modelmesh: 'bin/modelmesh.js' },
     'main': 'dist/runtime/src/index.js',
     // models/ holds the sample model `modelmesh dev` serves.
-    'files': ['bin', 'dist', 'models'],
+    'files': ['bin', 'dist', 'models', '!dist/**/*.tsbuildinfo'],
     'engines': { node: '>= 20.0.0' },
     'scripts': { build: 'tsc -p tsconfig.json' },
     'dependencies': RUNTIME_DEPS,
@@ -192,6 +201,11 @@ project.addTask('bench', {
   description: 'Run the benchmarks (bench/README.md): npm run bench -- [--quick] [--json <file>] [--scenario <name>]',
   exec: 'ts-node --transpile-only --project bench/tsconfig.json bench/run.ts',
   receiveArgs: true,
+});
+
+project.addTask('image', {
+  description: 'Build the runtime image (runtime/Dockerfile) with podman, no registry needed, and smoke-test it (root; not part of `npm test`)',
+  exec: 'bash scripts/build-image.sh',
 });
 
 project.addTask('gen', {
