@@ -4,7 +4,7 @@ import { EtcdConnection, ModelMesh, Runtimes, Storage } from '../lib';
 
 /**
  * The smallest useful platform: a one-member etcd, the ONNX runtime, models pulled from an S3-compatible store
- * (here a MinIO service in the same namespace), and one declared model.
+ * (here a MinIO service in the same namespace whose bucket allows anonymous reads), and one declared model.
  */
 export class MinimalChart extends Chart {
   public constructor(scope: Construct, id: string) {

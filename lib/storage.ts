@@ -12,7 +12,10 @@ export interface SecretKeyRef {
   readonly key: string;
 }
 
-/** An S3-compatible bucket reached without static keys (anonymous, or credentials from the node or workload identity). */
+/**
+ * An S3-compatible bucket reached without static keys: the mesh uses the node's or workload's identity when the SDK
+ * finds one, and otherwise reads the bucket anonymously (unsigned requests), so the bucket must allow public reads.
+ */
 export interface S3StorageProps {
   /** Bucket models are read from. */
   readonly bucket: string;

@@ -22,14 +22,31 @@ const START_TIMEOUT_MS = 60_000;
 /** Extra node options for every started `modelmesh`, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a benchmark. */
 const NODE_ARGS = (process.env.MM_TEST_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 
-export function spawnModelmesh(group: ProcessGroup, name: string, args: readonly string[], env: Record<string, string> = {}): ManagedProcess {
+/** How to run `modelmesh <args>` here: the program, its arguments, its working folder and the env it needs. */
+export interface ModelmeshInvocation {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly cwd: string;
+  readonly env: Record<string, string>;
+}
+
+/** The local stand-in for the `modelmesh` binary (used by spawnModelmesh, and by the e2e tier's pod runner). */
+export function modelmeshInvocation(args: readonly string[]): ModelmeshInvocation {
   // The built runtime, as production runs it (benchmarks; `npm run compile` first); tests run the sources.
   if (process.env.MM_TEST_COMPILED === '1') {
-    return group.spawn(process.execPath, [...NODE_ARGS, 'runtime/bin/modelmesh.js', ...args], { name, cwd: REPO, env });
+    return { command: process.execPath, args: [...NODE_ARGS, 'runtime/bin/modelmesh.js', ...args], cwd: REPO, env: {} };
   }
-  return group.spawn(process.execPath, [...NODE_ARGS, '-r', 'ts-node/register/transpile-only', '-e', ENTRY, ...args], {
-    name, cwd: REPO, env: { TS_NODE_PROJECT: 'runtime/tsconfig.json', ...env },
-  });
+  return {
+    command: process.execPath,
+    args: [...NODE_ARGS, '-r', 'ts-node/register/transpile-only', '-e', ENTRY, ...args],
+    cwd: REPO,
+    env: { TS_NODE_PROJECT: 'runtime/tsconfig.json' },
+  };
+}
+
+export function spawnModelmesh(group: ProcessGroup, name: string, args: readonly string[], env: Record<string, string> = {}): ManagedProcess {
+  const run = modelmeshInvocation(args);
+  return group.spawn(run.command, run.args, { name, cwd: run.cwd, env: { ...run.env, ...env } });
 }
 
 export interface ExampleRuntimeHandle {

@@ -55,6 +55,23 @@ test('pulls one object to <root>/<modelId>/<basename> and rewrites the model key
   expect(fx.listRoot()).toEqual(['fraud-1', 'fraud-1/model.onnx']);
 });
 
+test('an entry without keys whose default credential chain finds none reads a public bucket unsigned', async () => {
+  const { access_key_id: _id, secret_access_key: _secret, ...anonymous } = s3Entry();
+  fx.setKey('public', anonymous);
+  // No AWS credentials anywhere in this process's view: the SDK's chain ends empty-handed, as in a pod without identity.
+  const saved = { ...process.env };
+  for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_WEB_IDENTITY_TOKEN_FILE']) delete process.env[name];
+  process.env.AWS_EC2_METADATA_DISABLED = 'true';
+  process.env.AWS_SHARED_CREDENTIALS_FILE = join(fx.rootModelDir, 'none');
+  process.env.AWS_CONFIG_FILE = join(fx.rootModelDir, 'none');
+  try {
+    await fx.puller.pull('anon-1', 'mnist', JSON.stringify({ storage_key: 'public' }));
+  } finally {
+    process.env = saved;
+  }
+  expect(fx.read('anon-1/mnist/1/model.onnx')).toBe('mnist-v1');
+});
+
 test('pulls a folder prefix with its layout, skipping empty objects and look-alike prefixes', async () => {
   const result = await fx.puller.pull('mnist-1', 'mnist', JSON.stringify({ storage_key: 's3main' }));
   expect(result.localPath).toBe(join(fx.rootModelDir, 'mnist-1', 'mnist'));
