@@ -15,6 +15,8 @@ export const MeshEnv = {
   GRPC_PORT: 'MM_SVC_GRPC_PORT',
   /** Largest gRPC message accepted at the front door, in bytes. */
   GRPC_MAX_MSG_SIZE: 'MM_SVC_GRPC_MAX_MSG_SIZE',
+  /** Front-door connections with no call open and no traffic for this long are closed (ms). */
+  IDLE_CONNECTION_TIMEOUT_MS: 'MM_IDLE_CONNECTION_TIMEOUT_MS',
   /** KServe v2 REST port; 0 turns REST off. */
   REST_PORT: 'MM_REST_PORT',
   /** `/ready` and `/live`. */

@@ -74,8 +74,9 @@ function hasTag(node: ts.Node, tag: string): boolean {
   return ts.getJSDocTags(node).some((t) => t.tagName.text === tag);
 }
 
+/** A value readers understand from its text: a literal, or a template string (e.g. an image tag with the version). */
 function isLiteral(node: ts.Expression): boolean {
-  return ts.isStringLiteral(node) || ts.isNumericLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)
+  return ts.isStringLiteral(node) || ts.isNumericLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateExpression(node)
     || node.kind === ts.SyntaxKind.TrueKeyword || node.kind === ts.SyntaxKind.FalseKeyword
     || (ts.isPrefixUnaryExpression(node) && ts.isNumericLiteral(node.operand));
 }

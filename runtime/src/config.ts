@@ -73,6 +73,8 @@ export interface MeshConfig {
   /** Start-up fail-fast window after start; 0 = check off. */
   readonly failFastClearanceMs: number;
   readonly maxMessageSize: number;
+  /** Idle front-door connections are closed after this long. */
+  readonly idleConnectionTimeoutMs: number;
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** One log line per data-plane call. */
   readonly logEachInvoke: boolean;
@@ -230,6 +232,7 @@ export function loadConfig(env: Env, version: string, host: () => string = hostn
     loadFailureExpiryMs: integer(env, MeshEnv.LOAD_FAILURE_EXPIRY_TIME_MS, 900_000, 1_000, 86_400_000),
     failFastClearanceMs: failFastClearance(env),
     maxMessageSize: integer(env, MeshEnv.GRPC_MAX_MSG_SIZE, 16 * 1024 * 1024, 1024, 2 ** 31 - 1),
+    idleConnectionTimeoutMs: integer(env, MeshEnv.IDLE_CONNECTION_TIMEOUT_MS, 300_000, 1_000, 86_400_000),
     logLevel: logLevel as MeshConfig['logLevel'],
     logEachInvoke: flag(env, MeshEnv.LOG_EACH_INVOKE, false),
     tls: tls(env),

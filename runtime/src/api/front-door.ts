@@ -24,6 +24,12 @@ export interface FrontDoorOptions {
   readonly maxConcurrentStreams?: number;
   /** Largest header block accepted, in bytes. @default 16384 */
   readonly maxHeaderListSize?: number;
+  /**
+   * Connections with no call open and no traffic for this long are closed. Besides freeing idle clients this bounds a
+   * node:http2 leak: some malformed connections are never closed after the client has gone.
+   * @default 300000
+   */
+  readonly idleTimeoutMs?: number;
   /** Serve TLS (h2 only) with these options. @default plaintext */
   readonly tls?: SecureServerOptions;
   readonly log: Logger;
@@ -48,15 +54,26 @@ export async function startFrontDoor(o: FrontDoorOptions, host: string, port: nu
   // Answers go out as several small writes (headers, data, trailers): Nagle's algorithm would hold all but the first
   // until the caller's ACK, which costs a round trip per call.
   server.on('connection', (socket: net.Socket) => socket.setNoDelay(true));
+  const openStreams = new WeakMap<http2.Http2Session, number>();
   server.on('session', (session) => {
     sessions.add(session);
+    openStreams.set(session, 0);
     session.on('close', () => sessions.delete(session));
+    session.setTimeout(o.idleTimeoutMs ?? 300_000, () => {
+      // A quiet stream (a call waiting for a load, an idle bidi stream) keeps its connection.
+      if ((openStreams.get(session) ?? 0) === 0) session.destroy();
+    });
     // A broken connection is that connection's problem; without a listener it would crash the process.
     session.on('error', (err) => o.log.debug('connection error', { err }));
   });
   server.on('sessionError', (err) => o.log.debug('connection error', { err }));
   server.on('stream', (stream, headers) => {
     stream.on('error', (err) => o.log.debug('stream error', { err }));
+    const session = stream.session;
+    if (session) {
+      openStreams.set(session, (openStreams.get(session) ?? 0) + 1);
+      stream.once('close', () => openStreams.set(session, (openStreams.get(session) ?? 1) - 1));
+    }
     const path = headers[':path'] ?? '';
     if (headers[':method'] !== 'POST' || !String(headers['content-type'] ?? '').startsWith('application/grpc')) {
       if (!stream.headersSent && !stream.destroyed) stream.respond({ ':status': 415, 'content-type': 'text/plain' }, { endStream: false });

@@ -297,6 +297,7 @@ export class MeshProcess {
       ]),
       dataPlane: router.handle,
       maxMessageSize: config.maxMessageSize,
+      idleTimeoutMs: config.idleConnectionTimeoutMs,
       tls: tlsFiles && tlsConfig ? serverOptions(tlsConfig, tlsFiles.current) : undefined,
       log,
     }, '0.0.0.0', config.grpcPort);
