@@ -9,6 +9,8 @@ import { SAMPLE_MODEL_PATH } from '../../scripts/make-sample-onnx';
 
 const SAMPLE_FILE = join(__dirname, '..', '..', SAMPLE_MODEL_PATH);
 const SAMPLE_DIR = join(SAMPLE_FILE, '..');
+/** A path that cannot exist: inside the sample folder, which holds only the model file. */
+const MISSING = join(SAMPLE_DIR, 'no-such-model');
 const OPTIONS: OnnxStoreOptions = { maxLoadingConcurrency: 1, loadTimeoutMs: 5_000, modelSizeMultiplier: 1.25, defaultModelSizeBytes: 1_000_000 };
 
 interface FakeSession { session: InferenceSession; released: jest.Mock }
@@ -31,8 +33,10 @@ function manualOpener() {
 }
 
 /** Resolves once `check` holds, checking after each turn of the event loop. */
+/** Waits for `check` (the store's file reads run on real I/O, which a busy machine slows), failing after 5 s. */
 async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !check(); i++) await new Promise((resolve) => setImmediate(resolve));
+  const deadline = Date.now() + 5_000;
+  while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1));
   expect(check()).toBe(true);
 }
 
@@ -93,7 +97,7 @@ describe('OnnxModelStore', () => {
     await expect(loading).rejects.toMatchObject({
       code: status.INTERNAL, message: `onnxruntime could not load ${SAMPLE_FILE}: Load model from x failed:Protobuf parsing failed.`,
     });
-    await expect(store.load(request('gone', '/nonexistent/model.onnx'))).rejects.toMatchObject({ code: status.NOT_FOUND, message: 'model path /nonexistent/model.onnx does not exist' });
+    await expect(store.load(request('gone', join(MISSING, 'model.onnx')))).rejects.toMatchObject({ code: status.NOT_FOUND, message: `model path ${join(MISSING, 'model.onnx')} does not exist` });
     await expect(store.load({ ...request('t'), modelType: 'mt:xgboost' })).rejects.toBeInstanceOf(MeshError);
   });
 
@@ -130,7 +134,7 @@ describe('OnnxModelStore', () => {
   test('predictSize: bytes on disk, else the key\'s disk_size_bytes, times the multiplier; else the default size', async () => {
     const store = new OnnxModelStore(OPTIONS, log);
     expect(await store.predictSize(SAMPLE_DIR, '')).toBe(372);
-    expect(await store.predictSize('/nonexistent', '{"disk_size_bytes":1000}')).toBe(1250);
-    expect(await store.predictSize('/nonexistent', '')).toBe(1_000_000);
+    expect(await store.predictSize(MISSING, '{"disk_size_bytes":1000}')).toBe(1250);
+    expect(await store.predictSize(MISSING, '')).toBe(1_000_000);
   });
 });
