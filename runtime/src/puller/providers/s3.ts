@@ -48,7 +48,7 @@ export const s3Provider: StorageProvider = async (ctx, targets) => {
       client.destroy();
       client = makeClient(true);
       anonymous = true;
-      return await call(client);
+      return call(client);
     }
   };
 
@@ -57,7 +57,8 @@ export const s3Provider: StorageProvider = async (ctx, targets) => {
     async *list(prefix, signal): AsyncIterable<ObjectInfo> {
       let token: string | undefined;
       do {
-        const page = await send((c) => c.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal: signal }));
+        const command = new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token });
+        const page = await send((c) => c.send(command, { abortSignal: signal }));
         for (const o of page.Contents ?? []) if (o.Key !== undefined) yield { key: o.Key, size: o.Size ?? 0 };
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token);
