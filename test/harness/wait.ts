@@ -50,6 +50,19 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, opti
   }
 }
 
+/** POSTs JSON (an object, or text sent as is) to 127.0.0.1:port and parses the JSON answer. */
+export function httpPostJson(port: number, path: string, body: unknown): Promise<{ status: number; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString()) }));
+    });
+    req.on('error', reject);
+    req.end(typeof body === 'string' ? body : JSON.stringify(body));
+  });
+}
+
 /** Resolves once something accepts TCP connections on host:port. */
 export function waitForTcpPort(port: number, host = '127.0.0.1', options?: WaitOptions): Promise<true> {
   return waitFor(`TCP ${host}:${port}`, () => new Promise<boolean>((resolve, reject) => {

@@ -1,25 +1,12 @@
-import * as http from 'node:http';
 import { spawnModelmesh } from '../harness/modelmesh';
 import { freePort } from '../harness/ports';
 import { ProcessGroup } from '../harness/processes';
-import { waitFor } from '../harness/wait';
+import { httpPostJson, waitFor } from '../harness/wait';
 
 /** `modelmesh dev` serves the sample model end to end, and the REST call it prints answers correctly. */
 
 const group = new ProcessGroup();
 afterAll(() => group.stopAll());
-
-function post(port: number, path: string, body: string): Promise<{ status: number; json: unknown }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString()) }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 test('the printed curl command returns the sample model\'s answer', async () => {
   const [grpcPort, restPort] = [await freePort(), await freePort()];
@@ -31,7 +18,7 @@ test('the printed curl command returns the sample model\'s answer', async () => 
   const curl = /curl -s http:\/\/127\.0\.0\.1:(\d+)(\/v2\/models\/sample\/infer) .* -d '([^']+)'/.exec(printed);
   expect(curl).not.toBeNull();
   const [, port, path, body] = curl!;
-  const answer = await post(Number(port), path, body);
+  const answer = await httpPostJson(Number(port), path, body);
   expect(answer.status).toBe(200);
   expect((answer.json as { outputs: Array<{ name: string; data: number[] }> }).outputs).toEqual([
     expect.objectContaining({ name: 'y', shape: [1, 3], datatype: 'FP32', data: [2.25, 13, 4.5] }),

@@ -1,5 +1,4 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Metadata, ServiceError, status } from '@grpc/grpc-js';
@@ -10,7 +9,7 @@ import { inferenceClient } from '../harness/inference';
 import { MeshHandle, callMesh, startMesh, startOnnxRuntime } from '../harness/modelmesh';
 import { ProcessGroup } from '../harness/processes';
 import { S3Emulator, startS3rver } from '../harness/storage-servers';
-import { waitFor } from '../harness/wait';
+import { httpPostJson, waitFor } from '../harness/wait';
 
 /**
  * Real model serving end to end: ONNX models in an S3-compatible store (s3rver), a mesh with its built-in puller
@@ -78,18 +77,6 @@ function inferGrpc(modelId: string, rows: number[][]): Promise<ModelInferRespons
   });
 }
 
-function postJson(port: number, path: string, body: unknown): Promise<{ status: number; json: unknown }> {
-  return new Promise((done, fail) => {
-    const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => done({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString()) }));
-    });
-    req.on('error', fail);
-    req.end(JSON.stringify(body));
-  });
-}
-
 function expectClose(actual: readonly number[], expected: readonly number[]): void {
   expect(actual).toHaveLength(expected.length);
   actual.forEach((value, i) => expect(value).toBeCloseTo(expected[i], 5));
@@ -104,7 +91,7 @@ test('a model folder in S3 is pulled, loaded and answers over gRPC and REST', as
   expect(response.outputs[0]).toMatchObject({ name: 'y', datatype: 'FP32', shape: [2, 3] });
   expectClose(response.outputs[0].contents!.fp32Contents, ROWS.flatMap(sampleReference));
 
-  const rest = await postJson(mesh.restPort!, '/v2/models/fraud-v1/infer', {
+  const rest = await httpPostJson(mesh.restPort!, '/v2/models/fraud-v1/infer', {
     inputs: [{ name: 'x', shape: [2, 4], datatype: 'FP32', data: ROWS.flat() }],
   });
   expect(rest.status).toBe(200);

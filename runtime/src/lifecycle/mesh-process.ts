@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
-import { credentials } from '@grpc/grpc-js';
 import { MeshEnv } from '../../../lib/contract';
 import { startFrontDoor } from '../api/front-door';
 import { managementMethods } from '../api/management-methods';
@@ -133,7 +132,7 @@ export class MeshProcess {
       tlsFiles.start();
       this.closers.push(() => tlsFiles.stop());
     }
-    const peers = new Peers(() => (tlsFiles ? clientCredentials(tlsFiles.current) : credentials.createInsecure()));
+    const peers = new Peers(tlsFiles ? () => clientCredentials(tlsFiles.current) : undefined);
     this.closers.push(() => peers.close());
     let leader: LeaderDuties | undefined;
     let router: Router | undefined;
