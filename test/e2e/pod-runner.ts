@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { randomInt, randomUUID } from 'node:crypto';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, parse } from 'node:path';
 import type {
   ConfigMap, Container, EnvVar, Handler, K8sObject, ObjectVolumeSource, PodSpec, Probe, Secret, Service, Volume, Workload,
 } from './k8s-types';
@@ -143,6 +143,16 @@ export function expandVariables(text: string, defined: ReadonlyMap<string, strin
 }
 
 /** One replica of a workload, with its own ports and volumes. */
+/** Whether every folder from the root down to `path` lets other users pass (the pod's user is one of them). */
+function traversableByOthers(path: string): boolean {
+  const { root } = parse(path);
+  for (let dir = path; ; dir = dirname(dir)) {
+    // The lowest mode bit is "others may search this folder".
+    if (statSync(dir).mode % 2 === 0) return false;
+    if (dir === root) return true;
+  }
+}
+
 export class LocalPod {
   /** Started containers (init containers excluded), in pod order. */
   readonly containers = new Map<string, ManagedProcess>();
@@ -216,7 +226,9 @@ export class LocalCluster {
 
   private constructor(private readonly objects: readonly K8sObject[], private readonly options: LocalClusterOptions) {
     this.images = options.images ?? defaultImages();
-    this.asUser = options.runAsDeclaredUser ?? process.getuid?.() === 0;
+    // Only root can switch to the pod's user, and that user must be able to reach this checkout (a clone inside a
+    // private temporary folder is not): otherwise the containers run as the current user.
+    this.asUser = options.runAsDeclaredUser ?? (process.getuid?.() === 0 && traversableByOthers(join(__dirname, '..', '..')));
     this.root = mkdtempSync(join(tmpdir(), 'mm-e2e-pods-'));
     chmodSync(this.root, 0o755);
   }
