@@ -21,6 +21,8 @@
 #   BASE_FROM    auto | debootstrap | host           (default auto: debootstrap when Debian's mirror answers)
 #   REBUILD_BASE 1 assembles the base again even when $BASE_IMAGE exists
 #   CHECK_ONLY   1 skips the base and the build and runs the checks on the existing $IMAGE
+#   IF_CHANGED   1 does nothing when $IMAGE exists and was built from the build context as it is now (its label
+#                $SOURCE_LABEL holds a digest of the context's files and the base image)
 #   DEBIAN_MIRROR                                    (default: the first deb.debian.org-style URI in apt's sources)
 #
 # podman here: runc (crun fails in this VM: setrlimit under hybrid cgroups), the vfs storage driver, and lower
@@ -45,6 +47,7 @@ BASE_FROM=${BASE_FROM:-auto}
 CONF_DIR=/var/tmp/cdk8s-modelmesh-podman
 WORK=$(mktemp -d /var/tmp/mm-image-build.XXXXXX)
 CHECK=mm-image-check-$$
+SOURCE_LABEL=io.cdk8s-modelmesh.source-digest
 STARTED=()
 
 # Removes the containers this run started, the last first (the mesh shares the runtime container's network).
@@ -96,6 +99,23 @@ podman info --format '{{.Store.GraphDriverName}} {{.Host.OCIRuntime.Name}}' > "$
 read -r driver runtime < "$WORK/info"
 if [ "$driver" != vfs ] || [ "$runtime" != runc ]; then
   fail "podman uses storage driver '$driver' and runtime '$runtime', expected vfs and runc (is /var/lib/containers/storage from another driver? podman system reset clears it)"
+fi
+
+# The digest of what a build would use: every file of the build context (the paths the root .dockerignore lets
+# through), the Dockerfile, and the base image.
+source_digest() {
+  local paths=()
+  mapfile -t paths < <(sed -n 's/^!\(.*\)$/\1/p' "$REPO/.dockerignore")
+  {
+    (cd "$REPO" && find "${paths[@]}" runtime/Dockerfile -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+    podman image inspect --format '{{.Id}}' "$BASE_IMAGE" 2>/dev/null || echo "no base"
+  } | sha256sum | cut -c1-64
+}
+
+if [ "${IF_CHANGED:-0}" = 1 ] && podman image exists "$IMAGE" \
+    && [ "$(podman image inspect --format "{{index .Labels \"$SOURCE_LABEL\"}}" "$IMAGE")" = "$(source_digest)" ]; then
+  say "$IMAGE is current (built from this build context and base); nothing to do"
+  exit 0
 fi
 
 # ---- 3. the base image, assembled here ----
@@ -218,7 +238,7 @@ say "building $IMAGE from runtime/Dockerfile (BASE=$BASE_IMAGE)"
 previous=$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 # Host networking for the build's RUN steps: npm ci needs the registry, and the VM's bridge networking is not needed.
 # No layer cache: with vfs every cached step is a full copy of the filesystem (a cached build took 15 GB here).
-if ! podman build --pull=never --network host --layers=false -f "$REPO/runtime/Dockerfile" "${build_args[@]}" "${volumes[@]}" \
+if ! podman build --pull=never --network host --layers=false --label "$SOURCE_LABEL=$(source_digest)" -f "$REPO/runtime/Dockerfile" "${build_args[@]}" "${volumes[@]}" \
     -t "$IMAGE" "$REPO" > "$WORK/build.log" 2>&1; then
   tail -30 "$WORK/build.log" >&2
   fail "podman build failed (output above)"

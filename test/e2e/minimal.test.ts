@@ -1,13 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { Metadata, ServiceError, status } from '@grpc/grpc-js';
-import { Testing } from 'cdk8s';
-import type { ConfigMap, Container, K8sObject, Secret, Workload } from './k8s-types';
+import { ServiceError, status } from '@grpc/grpc-js';
+import type { Container, K8sObject, Workload } from './k8s-types';
+import { INPUT, SAMPLE, declaredModel, modelInfer, synthesizeMinimal as synthesize } from './minimal-example';
 import { LocalCluster } from './pod-runner';
-import { MinimalChart } from '../../constructs-examples/minimal';
-import { Catalog, ContainerNames, Mounts, ObjectNames } from '../../lib/contract';
-import { GRPCInferenceServiceClient, ModelInferRequest, ModelInferResponse } from '../../proto/gen/grpc_predict_v2';
-import { SAMPLE_MODEL_PATH, sampleReference } from '../../scripts/make-sample-onnx';
+import { ContainerNames, Mounts, ObjectNames } from '../../lib/contract';
+import { GRPCInferenceServiceClient } from '../../proto/gen/grpc_predict_v2';
+import { sampleReference } from '../../scripts/make-sample-onnx';
 import { inferenceClient } from '../harness/inference';
 import { startS3rver } from '../harness/storage-servers';
 import { StopWaiting, waitFor, waitForHttp } from '../harness/wait';
@@ -19,43 +16,6 @@ import { StopWaiting, waitFor, waitForHttp } from '../harness/wait';
  * Service (`http://minio:9000`) it does not declare, so s3rver stands in for it, holding the sample model at the
  * declared bucket and path.
  */
-
-const SAMPLE = readFileSync(resolve(__dirname, '..', '..', SAMPLE_MODEL_PATH));
-const INPUT = [1, 2, 3, 4];
-
-const synthesize = (): K8sObject[] => Testing.synth(new MinimalChart(Testing.app(), 'minimal')) as K8sObject[];
-
-function one<T extends K8sObject>(objects: readonly K8sObject[], kind: T['kind'], name: string): T {
-  const found = objects.filter((o) => o.kind === kind && o.metadata.name === name);
-  if (found.length !== 1) throw new Error(`expected one ${kind} ${name}, found ${found.length}`);
-  return found[0] as T;
-}
-
-/** The first declared model and the storage entry it is pulled from, as the synthesized objects say. */
-function declaredModel(objects: readonly K8sObject[]) {
-  const catalogMap = one<ConfigMap>(objects, 'ConfigMap', ObjectNames.CATALOG_CONFIGMAP);
-  const catalog = JSON.parse(catalogMap.data?.[Mounts.CATALOG_KEY] ?? '{}') as Catalog;
-  const model = catalog.models[0];
-  if (!model) throw new Error('the example declares no model');
-  const secret = one<Secret>(objects, 'Secret', ObjectNames.STORAGE_SECRET);
-  const key = model.storageKey ?? 'default';
-  const raw = secret.stringData?.[key] ?? (secret.data?.[key] ? Buffer.from(secret.data[key], 'base64').toString('utf8') : undefined);
-  if (!raw) throw new Error(`storage-config has no entry "${key}"`);
-  const entry = { ...JSON.parse(raw) as Record<string, string>, ...model.storageParams };
-  return { model, entry };
-}
-
-function modelInfer(client: GRPCInferenceServiceClient, modelName: string, deadlineMs: number): Promise<ModelInferResponse> {
-  // As a KServe client of the Service sends it: the model named in the request, no mesh headers.
-  const request = ModelInferRequest.fromPartial({
-    modelName,
-    inputs: [{ name: 'x', datatype: 'FP32', shape: [1, INPUT.length], contents: { fp32Contents: INPUT } }],
-  });
-  return new Promise((done, fail) => {
-    client.modelInfer(request, new Metadata(), { deadline: Date.now() + deadlineMs },
-      (err: ServiceError | null, res) => (err ? fail(err) : done(res)));
-  });
-}
 
 interface FlowTimeouts {
   readonly readyMs: number;

@@ -36,13 +36,14 @@ export function makeTestCert(dir: string): TestCert {
 }
 
 async function startProcess(name: string, script: string, args: string[], port: number,
-  options: { env?: Record<string, string>; cwd?: string } = {}): Promise<{ group: ProcessGroup; proc: ManagedProcess }> {
+  options: { env?: Record<string, string>; cwd?: string; host?: string } = {}): Promise<{ group: ProcessGroup; proc: ManagedProcess }> {
+  const { host = '127.0.0.1', ...spawnOptions } = options;
   const group = new ProcessGroup();
-  const proc = group.spawn(process.execPath, [script, ...args], { name, ...options });
+  const proc = group.spawn(process.execPath, [script, ...args], { name, ...spawnOptions });
   // An early exit ends the wait at once instead of at the deadline.
   const exited = proc.waitForExit().then((code) => { throw new Error(`${name} exited (${code}):\n${proc.log}`); });
   try {
-    await Promise.race([waitForTcpPort(port, '127.0.0.1', { timeoutMs: 20_000 }), exited]);
+    await Promise.race([waitForTcpPort(port, host, { timeoutMs: 20_000 }), exited]);
   } catch (err) {
     await group.stopAll();
     throw err;
@@ -52,7 +53,7 @@ async function startProcess(name: string, script: string, args: string[], port: 
 }
 
 export interface S3Emulator {
-  /** `http(s)://127.0.0.1:<port>` */
+  /** `http(s)://<address>:<port>` (127.0.0.1 unless asked otherwise, and when listening on 0.0.0.0) */
   readonly endpoint: string;
   /** s3rver's fixed account. */
   readonly accessKeyId: string;
@@ -63,14 +64,20 @@ export interface S3Emulator {
 }
 
 /** Starts s3rver (optionally over TLS with `cert`) with its data in a temporary folder. */
-export async function startS3rver(options: { cert?: TestCert } = {}): Promise<S3Emulator> {
-  const port = await freePort();
+export async function startS3rver(options: { cert?: TestCert; address?: string; port?: number } = {}): Promise<S3Emulator> {
+  const address = options.address ?? '127.0.0.1';
+  // Listening on every address, it is asked on loopback.
+  const host = address === '0.0.0.0' ? '127.0.0.1' : address;
+  const port = options.port ?? await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'mm-s3rver-'));
   const bin = join(dirname(require.resolve('s3rver/package.json')), 'bin', 's3rver.js');
   const tls = options.cert ? ['--key', options.cert.keyPath, '--cert', options.cert.certPath] : [];
-  const { group } = await startProcess('s3rver', bin, ['-d', dataDir, '-a', '127.0.0.1', '-p', String(port), '--silent', ...tls], port)
+  // Path-style for every host name, as MinIO answers: a client that reaches it as http://minio:9000 asks for bucket
+  // "models", not "minio".
+  const args = ['-d', dataDir, '-a', address, '-p', String(port), '--silent', '--no-vhost-buckets', ...tls];
+  const { group } = await startProcess('s3rver', bin, args, port, { host })
     .catch((err) => { rmSync(dataDir, { recursive: true, force: true }); throw err; });
-  const endpoint = `${options.cert ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const endpoint = `${options.cert ? 'https' : 'http'}://${host}:${port}`;
   const client = new S3Client({
     endpoint,
     region: 'us-east-1',
