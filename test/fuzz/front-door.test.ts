@@ -8,6 +8,7 @@ import { Rng, mutateBytes, mutateJson } from './mutate';
 import { ModelInferRequest } from '../../proto/gen/grpc_predict_v2';
 import { ModelMeshService, RegisterModelRequest } from '../../proto/gen/model-mesh';
 import { MeshOperatorService } from '../../proto/gen/operator';
+import { CLIENT_PREFACE, FrameType, frame, literal } from '../harness/h2-frames';
 import { inferModel, inferenceClient } from '../harness/inference';
 import { MeshHandle, callMesh, startExampleRuntime, startMesh } from '../harness/modelmesh';
 import { ProcessGroup } from '../harness/processes';
@@ -26,20 +27,6 @@ let dir: string;
 let mesh: MeshHandle;
 let tried = 0;
 
-/** HPACK literal header field without indexing, new name (RFC 7541 §6.2.2), for names and values under 127 bytes. */
-function literal(name: string, value: string): Buffer {
-  return Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value)]);
-}
-
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const header = Buffer.alloc(9);
-  header.writeUIntBE(payload.length, 0, 3);
-  header[3] = type;
-  header[4] = flags;
-  header.writeUInt32BE(streamId, 5);
-  return Buffer.concat([header, payload]);
-}
-
 /** A whole client side of one gRPC call as bytes: preface, SETTINGS, HEADERS, DATA with END_STREAM. */
 function grpcConnectionBytes(path: string, message: Buffer): Buffer {
   const headers = Buffer.concat([
@@ -49,10 +36,10 @@ function grpcConnectionBytes(path: string, message: Buffer): Buffer {
   const grpcFrame = Buffer.concat([Buffer.from([0]), Buffer.alloc(4), message]);
   grpcFrame.writeUInt32BE(message.length, 1);
   return Buffer.concat([
-    Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
-    frame(0x4, 0, 0, Buffer.alloc(0)),
-    frame(0x1, 0x4, 1, headers),
-    frame(0x0, 0x1, 1, grpcFrame),
+    CLIENT_PREFACE,
+    frame(FrameType.SETTINGS, 0, 0, Buffer.alloc(0)),
+    frame(FrameType.HEADERS, 0x4, 1, headers),
+    frame(FrameType.DATA, 0x1, 1, grpcFrame),
   ]);
 }
 

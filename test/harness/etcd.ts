@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
 import { freePort } from './ports';
 import { ManagedProcess, ProcessGroup } from './processes';
 import { httpGet, waitFor } from './wait';
@@ -63,4 +64,28 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdSer
     throw err;
   }
   return { endpoint, clientPort, dataDir, process: proc, stop };
+}
+
+export interface EtcdUser {
+  readonly name: string;
+  readonly password: string;
+  /** The only keys the user may read and write (the mesh needs no more: leases and elections live under it). */
+  readonly prefix: string;
+}
+
+/** Turns authentication on (a root user with `rootPassword` must exist for that) and adds `user` with its prefix. */
+export async function enableEtcdAuth(endpoint: string, user: EtcdUser, rootPassword: string): Promise<void> {
+  const admin = new Etcd3({ hosts: endpoint });
+  try {
+    await admin.role('root').create();
+    await admin.user('root').create(rootPassword);
+    await admin.user('root').addRole('root');
+    const role = await admin.role(`${user.name}-rw`).create();
+    await role.grant({ permission: 'Readwrite', range: admin.range({ prefix: user.prefix }) });
+    await admin.user(user.name).create(user.password);
+    await admin.user(user.name).addRole(role.name);
+    await admin.auth.authEnable({});
+  } finally {
+    admin.close();
+  }
 }

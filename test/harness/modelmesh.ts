@@ -108,8 +108,18 @@ export interface StartMeshOptions {
   readonly env?: Record<string, string>;
 }
 
-/** Starts `modelmesh serve` and waits until its /ready probe answers 200. */
-export async function startMesh(group: ProcessGroup, options: StartMeshOptions): Promise<MeshHandle> {
+/** A `modelmesh serve` process just spawned, with the ports it was given. */
+export interface SpawnedMesh {
+  readonly grpcPort: number;
+  readonly probePort: number;
+  readonly prestopPort: number;
+  /** 0 when REST is off. */
+  readonly restPort: number;
+  readonly process: ManagedProcess;
+}
+
+/** Spawns `modelmesh serve` on free ports without waiting for it (for tests of how it fails to start). */
+export async function spawnMesh(group: ProcessGroup, options: StartMeshOptions): Promise<SpawnedMesh> {
   const [grpcPort, probePort, prestopPort] = [await freePort(), await freePort(), await freePort()];
   const restPort = options.rest ? await freePort() : 0;
   const proc = spawnModelmesh(group, `mesh ${options.instanceId}`, ['serve'], {
@@ -126,6 +136,12 @@ export async function startMesh(group: ProcessGroup, options: StartMeshOptions):
     MM_LOG_LEVEL: process.env.MM_TEST_LOG_LEVEL ?? 'info',
     ...options.env,
   });
+  return { grpcPort, probePort, prestopPort, restPort, process: proc };
+}
+
+/** Starts `modelmesh serve` and waits until its /ready probe answers 200. */
+export async function startMesh(group: ProcessGroup, options: StartMeshOptions): Promise<MeshHandle> {
+  const { grpcPort, probePort, prestopPort, restPort, process: proc } = await spawnMesh(group, options);
   await waitFor(`mesh ${options.instanceId} ready on probe port ${probePort}`, async () => {
     if (!proc.running) throw new StopWaiting(`mesh ${options.instanceId} exited early:\n${proc.log}`);
     return (await httpGet(`http://127.0.0.1:${probePort}/ready`)).status === 200;

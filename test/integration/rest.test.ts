@@ -8,7 +8,7 @@ import { Metadata, ServiceError, credentials } from '@grpc/grpc-js';
 import { GRPCInferenceServiceClient, ModelInferRequest, ModelInferResponse } from '../../proto/gen/grpc_predict_v2';
 import { ModelRuntimeClient } from '../../proto/gen/model-runtime';
 import { createLogger } from '../../runtime/src/log';
-import { RestServer, startRestServer } from '../../runtime/src/rest';
+import { MAX_HEADER_BYTES, RestServer, startRestServer } from '../../runtime/src/rest';
 import { VERSION } from '../../runtime/src/version';
 import { ExampleRuntimeHandle, startExampleRuntime } from '../harness/modelmesh';
 import { freePort } from '../harness/ports';
@@ -309,6 +309,12 @@ describe('KServe v2 REST errors', () => {
     expect(await infer(big, { expectContinue: true })).toMatchObject({ status: 413, continued: false });
     expect(await infer(textInput('continued'), { expectContinue: true })).toMatchObject({ status: 200, continued: true });
     expect(await infer(textInput('still here'))).toMatchObject({ status: 200 });
+  });
+
+  test('headers over 16 KiB are 431 and the server keeps serving', async () => {
+    const answer = await infer(textInput('x'), { headers: { 'x-padding': 'p'.repeat(MAX_HEADER_BYTES) } });
+    expect(answer.status).toBe(431);
+    expect(await infer(textInput('x'), { headers: { 'x-padding': 'p'.repeat(MAX_HEADER_BYTES / 2) } })).toMatchObject({ status: 200 });
   });
 
   test('a wrong method is 405 with Allow; an unknown path is 404', async () => {

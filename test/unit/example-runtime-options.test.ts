@@ -74,6 +74,11 @@ describe('modelmesh runtime example options', () => {
     expect(options(['--port', '0']).port).toBe(0);
   });
 
+  test('--socket listens on a Unix socket instead of a port', () => {
+    expect(options(['--socket', '/run/mm/spi.sock']).socketPath).toBe('/run/mm/spi.sock');
+    expect(options([])).not.toHaveProperty('socketPath');
+  });
+
   test('--help asks for help', () => {
     expect(parseExampleOptions(['--capacity', '5', '--help'])).toEqual({ kind: 'help' });
     expect(parseExampleOptions(['-h'])).toEqual({ kind: 'help' });
@@ -91,6 +96,8 @@ describe('modelmesh runtime example options', () => {
     [['--max-loading-concurrency', '0'], '--max-loading-concurrency', /--max-loading-concurrency must be a whole number, 1 or more, got "0"/],
     [['--load-timeout-ms', '50'], '--load-timeout-ms', /--load-timeout-ms must be a whole number of milliseconds, 100 or more, got "50"/],
     [['--host', ''], '--host', /--host must be an address/],
+    [['--socket', ''], '--socket', /--socket must be a file path/],
+    [['--socket', '/s', '--port', '1'], '--socket', /give --port or --socket, not both/],
     [['--capacity'], '--capacity', /--capacity needs a value/],
     [['--port', '--capacity', '5'], '--port', /--port needs a value/],
     [['--size', '5'], '--size', /unknown option --size/],

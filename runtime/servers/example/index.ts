@@ -54,7 +54,7 @@ export async function runExampleRuntime(argv: readonly string[], io: ExampleRunt
     log(e instanceof Error ? e.message : String(e));
     return 1;
   }
-  log(`serving mmesh.ModelRuntime, inference.GRPCInferenceService and modelmesh.example.ExampleStream on ${server.host}:${server.port} `
+  log(`serving mmesh.ModelRuntime, inference.GRPCInferenceService and modelmesh.example.ExampleStream on ${server.where} `
     + `(version ${VERSION}; capacity ${options.capacityBytes} bytes, model size ${options.modelSizeBytes ?? 'from file'}, `
     + `load delay ${options.loadDelayMs} ms, max loading concurrency ${options.maxLoadingConcurrency})`);
 

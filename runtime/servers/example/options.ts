@@ -1,5 +1,5 @@
 import { Ports, RuntimeEnv } from '../../../lib/contract';
-import { readFlags, UINT32_MAX, wholeNumber } from '../shared/option-values';
+import { readFlags, SOCKET_USAGE, socketPathOption, UINT32_MAX, wholeNumber } from '../shared/option-values';
 
 /** Settings of `modelmesh runtime example`, validated once at start-up and frozen. */
 export interface ExampleRuntimeOptions {
@@ -7,6 +7,8 @@ export interface ExampleRuntimeOptions {
   readonly host: string;
   /** Port of the one gRPC server (SPI and data plane); 0 asks the kernel for a free one. @default 8085 */
   readonly port: number;
+  /** Unix socket to listen on instead of host:port (the mesh's `INTERNAL_GRPC_SOCKET_PATH`). @default none */
+  readonly socketPath?: string;
   /** `capacityInBytes` reported to the mesh. @default 256 MiB */
   readonly capacityBytes: number;
   /** Size reported for every model; undefined means "the model file's size". */
@@ -54,7 +56,7 @@ A model (type "example") is a file; its text T is the model. ModelInfer answers 
 Options:
   --port <n>                     listening port (env ${RuntimeEnv.PORT}; default ${Ports.RUNTIME_SPI}; 0 picks a free port)
   --host <address>               listening address (default ${DEFAULT_HOST})
-  --capacity <bytes>             capacity reported to the mesh (default ${DEFAULT_CAPACITY_BYTES})
+${SOCKET_USAGE}  --capacity <bytes>             capacity reported to the mesh (default ${DEFAULT_CAPACITY_BYTES})
   --model-size <bytes>           size reported for every model (default: the model file's size)
   --default-model-size <bytes>   default model size reported to the mesh (default: --model-size, else ${DEFAULT_MODEL_SIZE_BYTES})
   --load-delay-ms <n>            extra time each load takes (default 0)
@@ -66,9 +68,9 @@ Options:
   --help                         print this help and exit
 `;
 
-type FlagName = 'port' | 'host' | 'capacity' | 'model-size' | 'default-model-size' | 'load-delay-ms'
+type FlagName = 'port' | 'socket' | 'host' | 'capacity' | 'model-size' | 'default-model-size' | 'load-delay-ms'
   | 'max-loading-concurrency' | 'load-timeout-ms' | 'fail-path' | 'model-concurrency' | 'infer-delay-ms';
-const FLAGS: ReadonlySet<FlagName> = new Set<FlagName>(['port', 'host', 'capacity', 'model-size', 'default-model-size',
+const FLAGS: ReadonlySet<FlagName> = new Set<FlagName>(['port', 'socket', 'host', 'capacity', 'model-size', 'default-model-size',
   'load-delay-ms', 'max-loading-concurrency', 'load-timeout-ms', 'fail-path', 'model-concurrency', 'infer-delay-ms']);
 
 /**
@@ -92,6 +94,7 @@ export function parseExampleOptions(argv: readonly string[],
 
   const host = given.get('host') ?? DEFAULT_HOST;
   if (host.trim() === '') throw new ExampleOptionError('--host', '--host must be an address such as 127.0.0.1 or 0.0.0.0, got ""');
+  const socketPath = socketPathOption(given, (option, message) => new ExampleOptionError(option, message));
 
   const capacityBytes = optionalInteger(given, 'capacity', 1, Number.MAX_SAFE_INTEGER, 'a whole number of bytes greater than 0')
     ?? DEFAULT_CAPACITY_BYTES;
@@ -124,6 +127,7 @@ export function parseExampleOptions(argv: readonly string[],
     loadDelayMs,
     maxLoadingConcurrency,
     loadTimeoutMs,
+    ...(socketPath === undefined ? {} : { socketPath }),
     ...(modelSizeBytes === undefined ? {} : { modelSizeBytes }),
     ...(failPath === undefined ? {} : { failPath }),
     ...(modelConcurrency === undefined ? {} : { modelConcurrency }),

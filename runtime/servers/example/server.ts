@@ -7,13 +7,15 @@ import { modelRuntimeService } from './spi';
 import { ExampleStreamService } from '../../../proto/gen/example';
 import { GRPCInferenceServiceService } from '../../../proto/gen/grpc_predict_v2';
 import { ModelRuntimeService } from '../../../proto/gen/model-runtime';
-import { bindInsecure, DEFAULT_SHUTDOWN_GRACE_MS, shutDownWithin } from '../shared/grpc-server';
+import { bindServer, DEFAULT_SHUTDOWN_GRACE_MS, shutDownWithin } from '../shared/grpc-server';
 
 /** A running example runtime. */
 export interface ExampleRuntimeServer {
   readonly host: string;
-  /** The bound port (the kernel's choice when the options said 0). */
+  /** The bound port (the kernel's choice when the options said 0); 0 on a Unix socket. */
   readonly port: number;
+  /** Where it listens, for the start-up line: `host:port` or `socket <path>`. */
+  readonly where: string;
   readonly store: ModelStore;
   /** Cancels loads, lets calls in flight finish for up to `graceMs`, then cuts the rest off. */
   stop(graceMs?: number): Promise<void>;
@@ -28,7 +30,7 @@ export async function startExampleRuntimeServer(options: ExampleRuntimeOptions,
   server.addService(GRPCInferenceServiceService, inferenceService(store, options.inferDelayMs));
   server.addService(ExampleStreamService, echoService(store));
 
-  const port = await bindInsecure(server, options.host, options.port);
+  const { port, where } = await bindServer(server, options);
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = DEFAULT_SHUTDOWN_GRACE_MS) => {
@@ -38,5 +40,5 @@ export async function startExampleRuntimeServer(options: ExampleRuntimeOptions,
     }
     return stopping;
   };
-  return { host: options.host, port, store, stop };
+  return { host: options.host, port, where, store, stop };
 }

@@ -55,7 +55,7 @@ export async function runOnnxRuntime(argv: readonly string[], io: OnnxRuntimeIo 
     return 1;
   }
   log(`capacity ${options.capacityBytes} bytes, from ${options.capacitySource}`);
-  log(`serving mmesh.ModelRuntime and inference.GRPCInferenceService on ${server.host}:${server.port} (version ${VERSION}; `
+  log(`serving mmesh.ModelRuntime and inference.GRPCInferenceService on ${server.where} (version ${VERSION}; `
     + `default model size ${options.defaultModelSizeBytes}, size multiplier ${options.modelSizeMultiplier}, `
     + `max loading concurrency ${options.maxLoadingConcurrency}, load timeout ${options.loadTimeoutMs} ms`
     + `${options.modelRoot ? `, relative paths from ${options.modelRoot}` : ''})`);

@@ -1,5 +1,5 @@
 import { Ports, RuntimeEnv } from '../../../lib/contract';
-import { readFlags, UINT32_MAX, wholeNumber } from '../shared/option-values';
+import { readFlags, SOCKET_USAGE, socketPathOption, UINT32_MAX, wholeNumber } from '../shared/option-values';
 
 /** Settings of `modelmesh runtime onnx`, validated once at start-up and frozen. */
 export interface OnnxRuntimeOptions {
@@ -7,6 +7,8 @@ export interface OnnxRuntimeOptions {
   readonly host: string;
   /** Port of the one gRPC server (SPI and data plane); 0 asks the kernel for a free one. @default 8085 */
   readonly port: number;
+  /** Unix socket to listen on instead of host:port (the mesh's `INTERNAL_GRPC_SOCKET_PATH`). @default none */
+  readonly socketPath?: string;
   /** `capacityInBytes` reported to the mesh. @default CONTAINER_MEM_REQ_BYTES − MEM_BUFFER_BYTES, else 512 MiB */
   readonly capacityBytes: number;
   /** Where `capacityBytes` came from, for the start-up log. */
@@ -57,7 +59,7 @@ A model path is an .onnx file, or a folder holding model.onnx.
 Options (flags win over environment variables):
   --port <n>                     listening port (env ${RuntimeEnv.PORT}; default ${Ports.RUNTIME_SPI}; 0 picks a free port)
   --host <address>               listening address (default ${DEFAULT_HOST})
-  --capacity <bytes>             capacity reported to the mesh (default: ${RuntimeEnv.CONTAINER_MEM_REQ_BYTES} minus
+${SOCKET_USAGE}  --capacity <bytes>             capacity reported to the mesh (default: ${RuntimeEnv.CONTAINER_MEM_REQ_BYTES} minus
                                  ${RuntimeEnv.MEM_BUFFER_BYTES} (default ${DEFAULT_MEM_BUFFER_BYTES}), else ${DEFAULT_CAPACITY_BYTES})
   --default-model-size <bytes>   default model size reported to the mesh (env ${RuntimeEnv.DEFAULT_MODELSIZE}; default ${DEFAULT_MODEL_SIZE_BYTES})
   --model-size-multiplier <x>    model size = size on disk × x (env ${RuntimeEnv.MODELSIZE_MULTIPLIER}; default ${DEFAULT_MODEL_SIZE_MULTIPLIER})
@@ -68,8 +70,8 @@ Options (flags win over environment variables):
 Relative model paths are resolved against ${RuntimeEnv.ROOT_MODEL_DIR} when it is set.
 `;
 
-type FlagName = 'port' | 'host' | 'capacity' | 'default-model-size' | 'model-size-multiplier' | 'max-loading-concurrency' | 'load-timeout-ms';
-const FLAGS: ReadonlySet<FlagName> = new Set<FlagName>(['port', 'host', 'capacity', 'default-model-size', 'model-size-multiplier',
+type FlagName = 'port' | 'socket' | 'host' | 'capacity' | 'default-model-size' | 'model-size-multiplier' | 'max-loading-concurrency' | 'load-timeout-ms';
+const FLAGS: ReadonlySet<FlagName> = new Set<FlagName>(['port', 'socket', 'host', 'capacity', 'default-model-size', 'model-size-multiplier',
   'max-loading-concurrency', 'load-timeout-ms']);
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -104,6 +106,7 @@ export function parseOnnxOptions(argv: readonly string[], env: Env = {}): Parsed
   const port = integer(flagOrEnv(given, 'port', env, RuntimeEnv.PORT), 0, 65_535, 'a port number (0-65535)') ?? Ports.RUNTIME_SPI;
   const host = given.get('host') ?? DEFAULT_HOST;
   if (host.trim() === '') throw new OnnxOptionError('--host', '--host must be an address such as 127.0.0.1 or 0.0.0.0, got ""');
+  const socketPath = socketPathOption(given, (option, message) => new OnnxOptionError(option, message));
 
   const defaultModelSizeBytes = integer(flagOrEnv(given, 'default-model-size', env, RuntimeEnv.DEFAULT_MODELSIZE), 1,
     Number.MAX_SAFE_INTEGER, 'a whole number of bytes greater than 0') ?? DEFAULT_MODEL_SIZE_BYTES;
@@ -133,6 +136,7 @@ export function parseOnnxOptions(argv: readonly string[], env: Env = {}): Parsed
     modelSizeMultiplier,
     maxLoadingConcurrency,
     loadTimeoutMs,
+    ...(socketPath === undefined ? {} : { socketPath }),
     ...(modelRoot ? { modelRoot } : {}),
   };
   return { kind: 'run', options: Object.freeze(options) };

@@ -5,7 +5,7 @@ import type { OnnxRuntimeOptions } from './options';
 import { modelRuntimeService } from './spi';
 import { GRPCInferenceServiceService } from '../../../proto/gen/grpc_predict_v2';
 import { ModelRuntimeService } from '../../../proto/gen/model-runtime';
-import { bindInsecure, DEFAULT_SHUTDOWN_GRACE_MS, shutDownWithin } from '../shared/grpc-server';
+import { bindServer, DEFAULT_SHUTDOWN_GRACE_MS, shutDownWithin } from '../shared/grpc-server';
 
 /** Largest message accepted: KServe v2 tensors can be large (upstream's grpcMaxMessageSizeBytes default, 16 MiB). */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -13,8 +13,10 @@ export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** A running ONNX runtime. */
 export interface OnnxRuntimeServer {
   readonly host: string;
-  /** The bound port (the kernel's choice when the options said 0). */
+  /** The bound port (the kernel's choice when the options said 0); 0 on a Unix socket. */
   readonly port: number;
+  /** Where it listens, for the start-up line: `host:port` or `socket <path>`. */
+  readonly where: string;
   readonly store: OnnxModelStore;
   /** Cancels loads, lets calls in flight finish for up to `graceMs`, releases every session. */
   stop(graceMs?: number): Promise<void>;
@@ -30,7 +32,7 @@ export async function startOnnxRuntimeServer(options: OnnxRuntimeOptions, log: (
   });
   server.addService(ModelRuntimeService, modelRuntimeService(store, options));
   server.addService(GRPCInferenceServiceService, inferenceService(store));
-  const port = await bindInsecure(server, options.host, options.port);
+  const { port, where } = await bindServer(server, options);
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = DEFAULT_SHUTDOWN_GRACE_MS) => {
@@ -38,5 +40,5 @@ export async function startOnnxRuntimeServer(options: OnnxRuntimeOptions, log: (
     stopping ??= Promise.all([store.close(), shutDownWithin(server, graceMs, log)]).then(() => undefined);
     return stopping;
   };
-  return { host: options.host, port, store, stop };
+  return { host: options.host, port, where, store, stop };
 }

@@ -35,3 +35,15 @@ export function readFlags<F extends string>(argv: readonly string[], flags: Read
   }
   return { help: false, given };
 }
+
+/** `--socket <path>`: listen on a Unix socket instead of a port (the two exclude each other). */
+export function socketPathOption(given: ReadonlyMap<string, string>, fail: (option: string, message: string) => Error): string | undefined {
+  const path = given.get('socket');
+  if (path === undefined) return undefined;
+  if (path.trim() === '') throw fail('--socket', '--socket must be a file path, got ""');
+  if (given.has('port')) throw fail('--socket', 'give --port or --socket, not both');
+  return path;
+}
+
+/** The `--socket` line of both servers' usage text. */
+export const SOCKET_USAGE = '  --socket <path>                listen on this Unix socket (owner-only, mode 0600) instead of a port\n';

@@ -2,7 +2,7 @@ import { invalidArgument } from '../errors';
 import { checkTtl, duplicateTxnKey, KvLeaseNotFoundError, KvResyncNeededError, KvStoreClosedError } from './errors';
 import { storeNamespace } from './namespace';
 import {
-  CasResult, KvEntry, KvEvent, KvSnapshot, KvStore, Lease, PutOptions, TxnOp, Watch, WatchHandlers,
+  CasResult, KvEntry, KvEvent, KvSnapshot, KvStore, Lease, PutOptions, TxnOp, TxnResult, Watch, WatchHandlers,
 } from './store';
 
 /**
@@ -297,7 +297,7 @@ export class EmbeddedStore implements KvStore {
     return { succeeded: true };
   }
 
-  async transact(ops: readonly TxnOp[]): Promise<{ readonly succeeded: boolean }> {
+  async transact(ops: readonly TxnOp[]): Promise<TxnResult> {
     const what = `transaction on ${ops.length} keys`;
     this.assertOpen(what);
     const seen = new Set<string>();
@@ -307,8 +307,8 @@ export class EmbeddedStore implements KvStore {
       seen.add(op.key);
     }
     if (!ops.every((op) => this.backend.holds(this.namespace + op.key, op.expectedModRevision))) return { succeeded: false };
-    this.backend.commit(ops.map((op) => ({ key: this.namespace + op.key, value: op.value, lease: op.lease?.id })), what);
-    return { succeeded: true };
+    const revision = this.backend.commit(ops.map((op) => ({ key: this.namespace + op.key, value: op.value, lease: op.lease?.id })), what);
+    return { succeeded: true, revision };
   }
 
   async watchPrefix(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {

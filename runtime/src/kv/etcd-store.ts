@@ -1,4 +1,4 @@
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates, SecureContextOptions } from 'node:tls';
 import { CallOptions, ChannelOptions, status } from '@grpc/grpc-js';
 import {
   Etcd3,
@@ -18,12 +18,12 @@ import {
 } from 'etcd3';
 import { failedPrecondition, internal, invalidArgument, MeshError, unavailable } from '../errors';
 import { checkTtl, duplicateTxnKey, KvLeaseNotFoundError, KvStoreClosedError } from './errors';
-import { describeEtcdConnection, EtcdConnection } from './etcd-connection';
+import { describeEtcdConnection, EtcdConnection, EtcdTls } from './etcd-connection';
 import { EtcdLeaseHandle, EtcdLeaseHost } from './etcd-lease';
 import { EtcdWatch, toEntry } from './etcd-watch';
 import { prefixRangeEnd, storeNamespace } from './namespace';
 import {
-  CasResult, KvEntry, KvSnapshot, KvStore, Lease, PutOptions, TxnOp, Watch, WatchHandlers,
+  CasResult, KvEntry, KvSnapshot, KvStore, Lease, PutOptions, TxnOp, TxnResult, Watch, WatchHandlers,
 } from './store';
 
 export interface EtcdStoreOptions {
@@ -66,6 +66,9 @@ export class EtcdStore implements KvStore, EtcdLeaseHost {
   private readonly timeoutMs: number;
   private readonly pageSize: number;
   private readonly endpoints: string;
+  /** For messages that name who was refused; never the password or key. */
+  private readonly username: string | undefined;
+  private readonly hasClientCertificate: boolean;
   private readonly watches = new Set<EtcdWatch>();
   private readonly leases = new Set<EtcdLeaseHandle>();
   private closed = false;
@@ -77,6 +80,8 @@ export class EtcdStore implements KvStore, EtcdLeaseHost {
     this.timeoutMs = options.requestTimeoutMs ?? 5_000;
     this.pageSize = options.pageSize ?? 10_000;
     this.endpoints = connection.endpoints.join(',');
+    this.username = connection.auth?.username;
+    this.hasClientCertificate = connection.tls?.clientKey !== undefined;
     this.description = `${describeEtcdConnection(connection)} prefix ${this.namespace}`;
 
     const grpcOptions: ChannelOptions = {
@@ -100,6 +105,7 @@ export class EtcdStore implements KvStore, EtcdLeaseHost {
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + this.timeoutMs }),
     };
     if (tls && (tls.ca || tls.clientKey)) {
+      checkTlsMaterial(tls);
       etcdOptions.credentials = {
         // Node's bundled roots stand in when only a client certificate is given (etcd3 insists on a root buffer).
         rootCertificate: tls.ca ?? Buffer.from(rootCertificates.join('\n')),
@@ -173,7 +179,7 @@ export class EtcdStore implements KvStore, EtcdLeaseHost {
     return { succeeded: false, entry: this.rangeResult(res.responses[0]?.response_range?.kvs) };
   }
 
-  async transact(ops: readonly TxnOp[]): Promise<{ readonly succeeded: boolean }> {
+  async transact(ops: readonly TxnOp[]): Promise<TxnResult> {
     const seen = new Set<string>();
     const compare: ICompare[] = [];
     const success: IRequestOp[] = [];
@@ -189,7 +195,7 @@ export class EtcdStore implements KvStore, EtcdLeaseHost {
     }
     const leaseId = ops.find((op) => op.lease)?.lease?.id;
     const res = await this.call(`transaction on ${ops.length} keys`, () => this.client.kv.txn({ compare, success }, this.deadline()), leaseId);
-    return { succeeded: res.succeeded };
+    return res.succeeded ? { succeeded: true, revision: Number(res.header.revision) } : { succeeded: false };
   }
 
   async watchPrefix(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {
@@ -260,17 +266,43 @@ export class EtcdStore implements KvStore, EtcdLeaseHost {
     if (err instanceof MeshError) return err;
     const message = err instanceof Error ? err.message.replace(/^\w*Error: /, '') : String(err);
     if (err instanceof EtcdLeaseInvalidError) return new KvLeaseNotFoundError(leaseId ?? 'unknown', `etcd ${what}`);
+    const refused = this.credentialsRefused(err, what, message);
+    if (refused) return refused;
     if (isUnreachable(err)) return unavailable(`etcd at ${this.endpoints} is unreachable (${what}): ${message}`, err);
-    if (err instanceof EtcdAuthenticationFailedError || err instanceof GRPCUnauthenticatedError) {
-      return new MeshError(status.UNAUTHENTICATED, `etcd at ${this.endpoints} refused the credentials (${what}): ${message}`, false, { cause: err });
-    }
-    if (err instanceof EtcdPermissionDeniedError) {
-      return new MeshError(status.PERMISSION_DENIED, `etcd at ${this.endpoints} denied ${what}: ${message}`, false, { cause: err });
-    }
     if (err instanceof GRPCInvalidArgumentError) return invalidArgument(`etcd ${what}: ${message}`);
     if (err instanceof GRPCFailedPreconditionError) return failedPrecondition(`etcd ${what}: ${message}`);
     if (err instanceof GRPCResourceExhastedError) return new MeshError(status.RESOURCE_EXHAUSTED, `etcd ${what}: ${message}`, false, { cause: err });
     return internal(`etcd ${what}: ${message}`, err);
+  }
+
+  /**
+   * etcd said who we are is not good enough: a TLS alert from a server that wants client certificates (grpc-js reports
+   * it as UNAVAILABLE, which would otherwise read as "unreachable" and be retried), a wrong or missing user/password,
+   * or a user without permission. Not retryable: only new credentials help. Messages name the user, never secrets.
+   */
+  private credentialsRefused(err: unknown, what: string, message: string): MeshError | undefined {
+    const at = `etcd at ${this.endpoints}`;
+    const refused = (code: status, text: string) => new MeshError(code, text, false, { cause: err });
+    const alert = TLS_ALERT.exec(message)?.[1];
+    if (alert !== undefined) {
+      return refused(status.UNAUTHENTICATED, this.hasClientCertificate
+        ? `${at} rejected the client certificate (${what}): TLS alert "${alert}"; check that etcd's --trusted-ca-file signs client_certificate[_file]`
+        : `${at} requires a client certificate (${what}): TLS alert "${alert}"; set client_certificate[_file] and client_key[_file] in etcd_connection`);
+    }
+    const said = message.replace(/^\d+ [A-Z_]+: /, '').replace(/^etcdserver: /, '');
+    if (err instanceof EtcdAuthenticationFailedError || err instanceof GRPCUnauthenticatedError) {
+      return refused(status.UNAUTHENTICATED, this.username === undefined
+        ? `${at} refused the connection (${what}): ${said}`
+        : `${at} authentication failed for user '${this.username}' (${what}): ${said}; check userid and password in etcd_connection`);
+    }
+    if (/user name is empty/.test(message)) {
+      return refused(status.UNAUTHENTICATED, `${at} requires a user and password (${what}): authentication is on; set userid and password in etcd_connection`);
+    }
+    if (err instanceof EtcdPermissionDeniedError) {
+      const who = this.username === undefined ? '' : ` to user '${this.username}'`;
+      return refused(status.PERMISSION_DENIED, `${at} denied ${what}${who}: ${said}; grant the user readwrite on the root_prefix`);
+    }
+    return undefined;
   }
 
   /** @internal */
@@ -343,6 +375,25 @@ function authenticateWithChannelOptions(client: Etcd3, options: IOptions): void 
   };
 }
 
+/**
+ * Fails at start, naming the fields, when the PEM material is unusable: grpc-js would otherwise report a bare OpenSSL
+ * code ("DECODER routines::unsupported") on the first call. OpenSSL's reasons never quote the material.
+ */
+function checkTlsMaterial(tls: EtcdTls): void {
+  const check = (fields: string, options: SecureContextOptions) => {
+    try {
+      createSecureContext(options);
+    } catch (err) {
+      throw invalidArgument(`etcd_connection: ${fields}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  if (tls.ca) check('certificate[_file] is not a usable PEM CA certificate', { ca: tls.ca });
+  if (tls.clientKey) {
+    check('client_certificate[_file] and client_key[_file] are not a usable PEM certificate and matching key',
+      { cert: tls.clientCertificate, key: tls.clientKey.reveal() });
+  }
+}
+
 /** The compare of one guarded write: equal mod revision, or "never created" for 0. */
 function guard(key: Buffer, expectedModRevision: number): ICompare {
   return expectedModRevision === 0
@@ -353,6 +404,9 @@ function guard(key: Buffer, expectedModRevision: number): ICompare {
 function checkRevision(revision: number): void {
   if (!Number.isSafeInteger(revision) || revision < 0) throw invalidArgument(`expected mod revision must be an integer >= 0, got ${revision}`);
 }
+
+/** The alert a TLS server sent when it refused our certificate, from OpenSSL's text (e.g. `sslv3 alert bad certificate`). */
+const TLS_ALERT = /alert (bad certificate|certificate required|unknown ca|certificate unknown|certificate revoked|certificate expired|unsupported certificate|access denied)/;
 
 /** Errors that mean "etcd could not be reached or did not answer", as opposed to "etcd said no". */
 function isUnreachable(err: unknown): boolean {

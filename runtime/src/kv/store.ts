@@ -9,7 +9,8 @@
  *
  * Errors are MeshErrors (`../errors`): UNAVAILABLE (retryable) when the store cannot be reached within the
  * configured time bound, with a message naming the endpoints; `KvLeaseNotFoundError` (FAILED_PRECONDITION) for a
- * write bound to a lease that has ended; `KvStoreClosedError` after `close()`; INVALID_ARGUMENT for a malformed
+ * write bound to a lease that has ended; `KvStoreClosedError` after `close()`; UNAUTHENTICATED or PERMISSION_DENIED (not retryable) when etcd refuses the
+ * client certificate, the user and password, or the user's access to the prefix; INVALID_ARGUMENT for a malformed
  * request (a negative revision, a key named twice in one transaction). A call that failed on the transport may still
  * have been applied; callers that must know re-read.
  */
@@ -55,6 +56,9 @@ export interface TxnOp {
   readonly value?: string;
   readonly lease?: Lease;
 }
+
+/** A transaction's outcome; on success, the revision every written key now has (its new CAS token). */
+export type TxnResult = { readonly succeeded: true; readonly revision: number } | { readonly succeeded: false };
 
 /** A time-bound grant; keys bound to it vanish when it is revoked or expires unrenewed. */
 export interface Lease {
@@ -112,7 +116,7 @@ export interface KvStore {
    * All-or-nothing: applies every op if every op's guard holds, else none. Used where one decision touches
    * several records (a vmodel and the refcounts of its models).
    */
-  transact(ops: readonly TxnOp[]): Promise<{ readonly succeeded: boolean }>;
+  transact(ops: readonly TxnOp[]): Promise<TxnResult>;
 
   /**
    * Watches every key under `prefix`, starting at `fromRevision` (inclusive; 0 or less: from the next write). A

@@ -69,7 +69,12 @@ function channelCredentials(values: OptionValues): ChannelCredentials {
     if (cert) throw new UsageError('--tls-cert and --tls-key need --tls-ca (the mesh serves TLS)');
     return credentials.createInsecure();
   }
-  return credentials.createSsl(ca, key ?? null, cert ?? null);
+  try {
+    return credentials.createSsl(ca, key ?? null, cert ?? null);
+  } catch (err) {
+    // OpenSSL's reason alone ("DECODER routines::unsupported") does not say which file is wrong; it never quotes them.
+    throw new UsageError(`--tls-ca, --tls-cert and --tls-key must be PEM files (a CA, a certificate and its key): ${(err as Error).message}`);
+  }
 }
 
 function clients(mesh: string, creds: ChannelCredentials) {

@@ -1,5 +1,5 @@
 export type { RestServer, RestServerOptions } from './server';
-export { startRestServer } from './server';
+export { MAX_HEADER_BYTES, startRestServer } from './server';
 export type { InferResponseJson, OutputTensorJson } from './tensors';
 export { inferRequestFromJson, inferResponseToJson } from './tensors';
 export type { Datatype } from './datatypes';

@@ -60,6 +60,8 @@ export interface RestServer {
 }
 
 const MiB = 1024 * 1024;
+/** Request line and headers together; larger ones get 431 (KServe v2 requests need a few hundred bytes). */
+export const MAX_HEADER_BYTES = 16 * 1024;
 const JSON_TYPE = 'application/json';
 
 export async function startRestServer(options: RestServerOptions): Promise<RestServer> {
@@ -139,13 +141,16 @@ export async function startRestServer(options: RestServerOptions): Promise<RestS
     }).catch((err: unknown) => log.error('rest response failed', { err }));
   };
 
-  const secure = options.tls ? https.createServer(options.tls, onRequest) : undefined;
-  const server: http.Server = secure ?? http.createServer(onRequest);
+  // Set here rather than left to node's --max-http-header-size, which NODE_OPTIONS could raise for every server.
+  const limits = { maxHeaderSize: MAX_HEADER_BYTES };
+  const secure = options.tls ? https.createServer({ ...options.tls, ...limits }, onRequest) : undefined;
+  const server: http.Server = secure ?? http.createServer(limits, onRequest);
   // Requests with `Expect: 100-continue` take the same path; readBody sends the 100 only when it wants the body.
   server.on('checkContinue', onRequest);
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     log.debug('rest connection error', { err });
-    if (err.code !== 'ECONNRESET' && socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    const answer = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    if (err.code !== 'ECONNRESET' && socket.writable) socket.end(`HTTP/1.1 ${answer}\r\nconnection: close\r\n\r\n`);
     else socket.destroy();
   });
 

@@ -30,7 +30,7 @@ export class SessionPool {
     // No Nagle delay: a call's headers and body are separate small writes that must not wait for an ACK.
     let session: http2.ClientHttp2Session;
     if (upstream.kind === 'socket') {
-      session = http2.connect('http://localhost', { createConnection: () => net.connect(upstream.path) });
+      session = http2.connect('http://localhost', { peerMaxConcurrentStreams: 1_000, createConnection: () => net.connect(upstream.path) });
     } else if (upstream.tls) {
       if (!this.tlsOptions) throw new Error(`no TLS settings for the TLS upstream ${key}`);
       const options = this.tlsOptions();

@@ -162,6 +162,7 @@ export function describeKvStoreBehaviour(name: string, makeHarness: () => StoreH
       expect(a!.value).toBe('2');
       expect(await store.get('b')).toBeUndefined();
       expect(c!.modRevision).toBe(a!.modRevision);
+      expect(applied).toEqual({ succeeded: true, revision: a!.modRevision });
 
       await expect(store.transact([
         { key: 'x', expectedModRevision: 0, value: '1' },
