@@ -59,3 +59,19 @@ export function createLogger(level: LogLevel, base: LogFields = {}, write: (line
     formatters: { level: (label) => ({ level: label }) },
   }, { write }));
 }
+
+/**
+ * Routes process warnings (Node's deprecations, a library's notice such as the AWS SDK's about Node versions) into
+ * `log` as one line each, instead of Node's multi-line text on stderr, which breaks a stream of JSON lines. Returns
+ * a function that puts Node's own printer back.
+ */
+export function logProcessWarnings(log: Logger): () => void {
+  const previous = process.listeners('warning');
+  process.removeAllListeners('warning');
+  const onWarning = (warning: Error) => log.warn('process warning', { name: warning.name, warning: warning.message.replace(/\s*\n\s*/g, ' ') });
+  process.on('warning', onWarning);
+  return () => {
+    process.off('warning', onWarning);
+    for (const listener of previous) process.on('warning', listener);
+  };
+}

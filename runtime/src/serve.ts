@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig } from './config';
 import { MeshProcess } from './lifecycle/mesh-process';
-import { createLogger } from './log';
+import { createLogger, logProcessWarnings } from './log';
 import { VERSION } from './version';
 
 export const SERVE_USAGE = `Usage: modelmesh serve
@@ -31,6 +31,7 @@ export async function runServe(argv: readonly string[], env: NodeJS.ProcessEnv, 
     throw e;
   }
   const log = createLogger(config.logLevel, { instance: config.instanceId }, (line) => err.write(line));
+  logProcessWarnings(log);
   let mesh: MeshProcess;
   try {
     mesh = await MeshProcess.start(config, log);
