@@ -1,17 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { Metadata, credentials } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
 import { withCleanup } from './lib/cleanup';
+import { BenchCluster } from './lib/cluster';
+import { CALL_DEADLINE_MS, exampleRequest, expectAnswer, inferenceClient, modelInfer, modelMetadata } from './lib/infer';
 import { Call, LoopPeriod, LoopSummary, closedLoop, summarize } from './lib/load';
-import { MachineInfo, ScenarioOptions, ScenarioResult, formatTable, integer, machineInfo, ratio, signedInteger } from './lib/report';
-import { GRPCInferenceServiceClient, ModelInferRequest, ModelInferResponse } from '../proto/gen/grpc_predict_v2';
+import {
+  Check, MachineInfo, ScenarioOptions, ScenarioResult, check, checkLine, formatTable, integer, machineInfo, machineLine, ratio, signedInteger,
+} from './lib/report';
+import { GRPCInferenceServiceClient, ModelInferRequest } from '../proto/gen/grpc_predict_v2';
 import { ModelStatusInfo, ModelStatusInfo_ModelStatus as ModelStatus } from '../proto/gen/model-mesh';
-import { startEtcd } from '../test/harness/etcd';
-import { ExampleRuntimeHandle, MeshHandle, callMesh, etcdConnectionFile, startExampleRuntime, startMesh } from '../test/harness/modelmesh';
-import { freePort } from '../test/harness/ports';
-import { ProcessGroup } from '../test/harness/processes';
+import { ExampleRuntimeHandle, MeshHandle, callMesh } from '../test/harness/modelmesh';
 import { waitFor } from '../test/harness/wait';
 
 /**
@@ -26,8 +24,6 @@ const PERIODS = {
   quick: { warmupMs: 500, measureMs: 2_000, slices: 2 },
 } as const;
 const CONCURRENCIES = [1, 64] as const;
-/** Bounds the run even if a call hangs: a measured period ends at most this long after its time is up. */
-const CALL_DEADLINE_MS = 10_000;
 const PLACEMENT_ATTEMPTS = 5;
 const MODEL_TEXT = 'bench: ';
 const INPUT = 'x';
@@ -54,68 +50,28 @@ interface Row {
   readonly throughputRatio: number;
 }
 
-interface Check {
-  readonly name: string;
-  readonly measured: number;
-  readonly limit: number;
-  readonly comparison: 'at most' | 'at least';
-  readonly unit: 'µs' | 'x direct';
-  readonly pass: boolean;
-}
-
 export async function routing(options: ScenarioOptions): Promise<ScenarioResult> {
   const { progress } = options;
   const periods = options.quick ? PERIODS.quick : PERIODS.full;
   const machine = machineInfo();
-  const group = new ProcessGroup();
-  const modelDir = mkdtempSync(join(tmpdir(), 'mm-bench-models-'));
-  const clients: Array<{ close(): void }> = [];
-  let stopEtcd: () => Promise<void> = async () => undefined;
-  let connectionDir: string | undefined;
-
-  const cleanup = async () => {
-    for (const client of clients.splice(0)) client.close();
-    await group.stopAll();
-    await stopEtcd();
-    rmSync(modelDir, { recursive: true, force: true });
-    if (connectionDir) rmSync(connectionDir, { recursive: true, force: true });
-  };
-
-  return withCleanup(cleanup, async () => {
+  // Keep the topology fixed while we measure: no scale-out copy may turn the peer hop into a local call.
+  const cluster = new BenchCluster({ name: 'routing', meshMetrics: options.meshMetrics, meshEnv: { MM_SCALEUP_RPM_THRESHOLD: '10000000' } });
+  return withCleanup(() => cluster.stop(), async () => {
     progress('routing: starting etcd, 2 example runtimes and 2 meshes');
-    const etcd = await startEtcd();
-    stopEtcd = () => etcd.stop();
-    const connectionFile = etcdConnectionFile(etcd.endpoint, `/bench-routing-${randomBytes(4).toString('hex')}`);
-    connectionDir = dirname(connectionFile);
-    const runtimes = await Promise.all([0, 1].map((i) => startExampleRuntime(group, `runtime-${i}`)));
-    const meshes = await Promise.all(runtimes.map(async (runtime, i) => startMesh(group, {
-      instanceId: `mesh-${i}`,
-      runtimePort: runtime.port,
-      kvStore: `etcd:${connectionFile}`,
-      env: {
-        // Keep the topology fixed while we measure: no scale-out copy may turn the peer hop into a local call.
-        MM_SCALEUP_RPM_THRESHOLD: '10000000',
-        MM_METRICS: options.meshMetrics ? `prometheus:port=${await freePort()};scheme=http` : 'disabled',
-      },
-    })));
-    clients.push(...meshes.map((m) => m.client));
+    await cluster.start();
+    const { runtimes, meshes } = cluster;
 
-    const modelId = await placeOnFirstMesh(meshes, modelDir, progress);
+    const modelId = await placeOnFirstMesh(cluster, progress);
     progress(`routing: model ${modelId} has its only copy on mesh-0`);
 
     const targets = targetsOf(runtimes[0], meshes);
-    const request = ModelInferRequest.fromPartial({
-      inputs: [{ name: 'input', datatype: 'BYTES', shape: [1], contents: { bytesContents: [Buffer.from(INPUT)] } }],
-    });
-    const metadata = new Metadata();
-    metadata.set('mm-model-id', modelId);
+    const request = exampleRequest(INPUT);
+    const metadata = modelMetadata(modelId);
 
     const calls = new Map<TargetName, Call>();
     for (const target of targets) {
-      // One channel per target: grpc-js multiplexes every concurrent call on its one HTTP/2 connection, as a client would.
-      const client = new GRPCInferenceServiceClient(`127.0.0.1:${target.port}`, credentials.createInsecure());
-      clients.push(client);
-      await expectAnswer(client, request, metadata, target);
+      const client = cluster.track(inferenceClient(target.port));
+      await expectAnswer(client, request, metadata, MODEL_TEXT + INPUT, target.label);
       calls.set(target.name, inferCall(client, request, metadata));
     }
 
@@ -196,12 +152,12 @@ function targetsOf(runtime: ExampleRuntimeHandle, meshes: readonly MeshHandle[])
  * otherwise, tries again under a new id. Then waits until mesh-1 also sees that copy, so its first call is a
  * forward, not a load of its own.
  */
-async function placeOnFirstMesh(meshes: readonly MeshHandle[], modelDir: string, progress: (line: string) => void): Promise<string> {
+async function placeOnFirstMesh(cluster: BenchCluster, progress: (line: string) => void): Promise<string> {
+  const { meshes } = cluster;
   const suffix = randomBytes(3).toString('hex');
   for (let attempt = 1; attempt <= PLACEMENT_ATTEMPTS; attempt++) {
     const modelId = `routing-${suffix}-${attempt}`;
-    const path = join(modelDir, modelId);
-    writeFileSync(path, MODEL_TEXT);
+    const path = cluster.modelFile(modelId, MODEL_TEXT);
     await callMesh(meshes[0].client, 'registerModel', { modelId, modelInfo: { type: 'example', path, key: '' }, loadNow: true, sync: true },
       { 'mm-balanced': 'true' });
     const status = await callMesh(meshes[0].client, 'getModelStatus', { modelId });
@@ -225,21 +181,9 @@ function copyLocations(status: ModelStatusInfo): string[] {
 }
 
 function inferCall(client: GRPCInferenceServiceClient, request: ModelInferRequest, metadata: Metadata): Call {
-  return () => new Promise<void>((resolve, reject) => {
-    // grpc-js filters add headers to the metadata they are given; each call gets its own copy.
-    client.modelInfer(request, metadata.clone(), { deadline: Date.now() + CALL_DEADLINE_MS }, (err) => (err ? reject(err) : resolve()));
-  });
-}
-
-/** One call before measuring, so a target that answers wrongly fails loudly instead of being timed. */
-async function expectAnswer(client: GRPCInferenceServiceClient, request: ModelInferRequest, metadata: Metadata, target: Target): Promise<void> {
-  const response = await new Promise<ModelInferResponse>((resolve, reject) => {
-    client.modelInfer(request, metadata.clone(), { deadline: Date.now() + CALL_DEADLINE_MS }, (err, res) => (err ? reject(err) : resolve(res!)));
-  }).catch((err: Error) => {
-    throw new Error(`${target.label} did not answer: ${err.message}`);
-  });
-  const text = Buffer.from(response.outputs[0]?.contents?.bytesContents[0] ?? []).toString('utf8');
-  if (text !== MODEL_TEXT + INPUT) throw new Error(`${target.label} answered "${text}", expected "${MODEL_TEXT + INPUT}"`);
+  return async () => {
+    await modelInfer(client, request, metadata);
+  };
 }
 
 function checksOf(rows: readonly Row[]): Check[] {
@@ -247,22 +191,8 @@ function checksOf(rows: readonly Row[]): Check[] {
   const delta = local(1).p50DeltaUs;
   const throughput = local(64).throughputRatio;
   return [
-    {
-      name: 'local-copy p50 added at c=1',
-      measured: delta,
-      limit: LOCAL_P50_DELTA_LIMIT_US,
-      comparison: 'at most',
-      unit: 'µs',
-      pass: delta <= LOCAL_P50_DELTA_LIMIT_US,
-    },
-    {
-      name: 'local-copy throughput at c=64',
-      measured: throughput,
-      limit: LOCAL_THROUGHPUT_RATIO_MIN,
-      comparison: 'at least',
-      unit: 'x direct',
-      pass: throughput >= LOCAL_THROUGHPUT_RATIO_MIN,
-    },
+    check('local-copy p50 added at c=1', delta, 'at most', LOCAL_P50_DELTA_LIMIT_US, 'µs'),
+    check('local-copy throughput at c=64', throughput, 'at least', LOCAL_THROUGHPUT_RATIO_MIN, 'x direct'),
   ];
 }
 
@@ -309,13 +239,9 @@ function render({ rows, targets, checks, problems, machine, loadAverageEnd, peri
       + `${quick ? ' (--quick: a smoke run, not figures to quote)' : ''}.`,
     'Ratios and deltas are against the direct row at the same concurrency, measured in this run.',
     `The meshes ${meshMetrics ? 'serve Prometheus metrics and record every call, as in production' : 'run with metrics off (--metrics off)'}.`,
-    `The client, 2 meshes, 2 example runtimes and etcd share this machine: ${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node};`
-      + ` load average ${machine.loadAverage.join(' ')} at start, ${loadAverageEnd.join(' ')} at end.`,
+    machineLine(machine, loadAverageEnd, 'The client, 2 meshes, 2 example runtimes and etcd'),
     '',
-    ...checks.map((c) => {
-      const measured = c.unit === 'µs' ? signedInteger(c.measured) : c.measured.toFixed(2);
-      return `${c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${measured} ${c.unit} (target: ${c.comparison} ${c.limit} ${c.unit})`;
-    }),
+    ...checks.map((c) => checkLine(c, c.unit === 'µs' ? signedInteger : (n) => n.toFixed(2))),
     ...(problems.length ? ['', 'INVALID measurement:', ...problems.map((p) => `  - ${p}`)] : []),
   ];
   return lines.join('\n');

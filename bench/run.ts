@@ -1,7 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { coldStart } from './cold-start';
+import { density } from './density';
 import { cleanUpOnSignals } from './lib/cleanup';
 import { Scenario, ScenarioResult, machineInfo } from './lib/report';
+import { registration } from './registration';
 import { routing } from './routing';
 
 /**
@@ -10,17 +13,18 @@ import { routing } from './routing';
  * measurement is invalid (failed calls); a missed performance target is reported, not an error.
  */
 
-const SCENARIOS: Readonly<Record<string, Scenario>> = { routing };
+const SCENARIOS: Readonly<Record<string, Scenario>> = { routing, registration, 'cold-start': coldStart, density };
 
-const USAGE = `usage: npm run bench -- [--quick] [--metrics on|off] [--json <file>] [--scenario <name>]...
+const USAGE = `usage: npm run bench -- [--quick] [--metrics on|off] [--json <file>] [--charts <dir>] [--scenario <name>]...
   --quick            short warm-up and measuring periods (a smoke run)
   --metrics on|off   whether the meshes serve Prometheus metrics, as in production (default: on)
   --json <file>      also write every scenario's figures and the machine's description to <file>
+  --charts <dir>     write the scenarios' SVG charts into <dir>
   --scenario <name>  run only this scenario (repeatable, or comma-separated); default: all
 scenarios: ${Object.keys(SCENARIOS).join(', ')}`;
 
 async function main(argv: string[]): Promise<number> {
-  let values: { quick?: boolean; metrics?: string; json?: string; scenario?: string[]; help?: boolean };
+  let values: { quick?: boolean; metrics?: string; json?: string; charts?: string; scenario?: string[]; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -28,6 +32,7 @@ async function main(argv: string[]): Promise<number> {
         quick: { type: 'boolean' },
         metrics: { type: 'string' },
         json: { type: 'string' },
+        charts: { type: 'string' },
         scenario: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
@@ -66,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
     const began = Date.now();
     let result: ScenarioResult;
     try {
-      result = await SCENARIOS[name]({ quick, meshMetrics, progress });
+      result = await SCENARIOS[name]({ quick, meshMetrics, progress, ...(values.charts ? { chartDir: values.charts } : {}) });
     } catch (err) {
       // A scenario that cannot run is reported like an invalid one, and the next scenario still runs.
       const message = err instanceof Error ? err.message : String(err);

@@ -81,3 +81,59 @@ export function percentile(sortedAscending: Float64Array, fraction: number): num
   const rank = Math.ceil(fraction * sortedAscending.length);
   return sortedAscending[Math.min(sortedAscending.length, Math.max(1, rank)) - 1];
 }
+
+/**
+ * Runs `task(0)` … `task(count - 1)` with at most `concurrency` in flight, each index once, timing each one. The
+ * outcome has the shape of a closed-loop period, so `summarize` applies.
+ */
+export async function forEachConcurrently(count: number, concurrency: number, task: (index: number) => Promise<void>): Promise<LoopPeriod> {
+  const latenciesUs: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  let next = 0;
+  const start = process.hrtime.bigint();
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < count; i = next++) {
+      const t0 = process.hrtime.bigint();
+      try {
+        await task(i);
+        latenciesUs.push(Number(process.hrtime.bigint() - t0) / 1_000);
+      } catch (err) {
+        errors++;
+        firstError ??= err instanceof Error ? err.message : String(err);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  const elapsedMs = Number(process.hrtime.bigint() - start) / 1e6;
+  return { latenciesUs, errors, ...(firstError !== undefined ? { firstError } : {}), elapsedMs };
+}
+
+/**
+ * Open-loop load: calls start on a fixed schedule (`ratePerSecond`), whether or not earlier ones have answered, so a
+ * slow answer cannot slow the offered load down (no coordinated omission). Latency counts from the scheduled start,
+ * so a client that fell behind its schedule shows it too.
+ */
+export async function openLoop(call: (index: number) => Promise<void>, ratePerSecond: number, durationMs: number): Promise<LoopPeriod> {
+  const latenciesUs: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  const total = Math.round((ratePerSecond * durationMs) / 1_000);
+  const intervalNs = 1e9 / ratePerSecond;
+  const start = process.hrtime.bigint();
+  const inFlight: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = start + BigInt(Math.round(i * intervalNs));
+    const waitMs = Number(due - process.hrtime.bigint()) / 1e6;
+    if (waitMs >= 1) await new Promise((resolve) => setTimeout(resolve, waitMs));
+    inFlight.push(call(i).then(
+      () => { latenciesUs.push(Number(process.hrtime.bigint() - due) / 1_000); },
+      (err: unknown) => {
+        errors++;
+        firstError ??= err instanceof Error ? err.message : String(err);
+      }));
+  }
+  await Promise.all(inFlight);
+  const elapsedMs = Number(process.hrtime.bigint() - start) / 1e6;
+  return { latenciesUs, errors, ...(firstError !== undefined ? { firstError } : {}), elapsedMs };
+}

@@ -6,6 +6,8 @@ export interface ScenarioOptions {
   readonly quick: boolean;
   /** The meshes serve Prometheus metrics (and record every call), as in production. */
   readonly meshMetrics: boolean;
+  /** Scenarios that draw charts write them (SVG) into this folder when it is given. */
+  readonly chartDir?: string;
   /** Progress lines go here (stderr), so stdout holds only the tables. */
   readonly progress: (line: string) => void;
 }
@@ -78,4 +80,36 @@ export function signedInteger(value: number): string {
 
 export function ratio(value: number): string {
   return Number.isFinite(value) ? `${value.toFixed(2)}x` : '-';
+}
+
+/** A target of the issue a scenario measures, and whether this run met it. */
+export interface Check {
+  readonly name: string;
+  readonly measured: number;
+  readonly limit: number;
+  readonly comparison: 'at most' | 'at least';
+  readonly unit: string;
+  readonly pass: boolean;
+}
+
+export function check(name: string, measured: number, comparison: Check['comparison'], limit: number, unit: string): Check {
+  const pass = comparison === 'at most' ? measured <= limit : measured >= limit;
+  return { name, measured, limit, comparison, unit, pass };
+}
+
+/** `PASS  name: 1.23 unit (target: at least 1 unit)`; `format` writes the measured figure (default: 3 significant digits). */
+export function checkLine(c: Check, format: (value: number) => string = figure): string {
+  return `${c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${format(c.measured)} ${c.unit} (target: ${c.comparison} ${c.limit} ${c.unit})`;
+}
+
+/** A figure for people: integers from 100 up, else three significant digits. */
+export function figure(value: number): string {
+  if (!Number.isFinite(value)) return '-';
+  return Math.abs(value) >= 100 ? String(Math.round(value)) : String(Number(value.toPrecision(3)));
+}
+
+/** The load-average line every table ends with: other work on the machine skews every figure. */
+export function machineLine(machine: MachineInfo, loadAverageEnd: readonly number[], what: string): string {
+  return `${what} share this machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.totalMemoryMiB} MiB, node ${machine.node};`
+    + ` load average ${machine.loadAverage.join(' ')} at start, ${loadAverageEnd.join(' ')} at end.`;
 }

@@ -145,6 +145,8 @@ export class LocalCopies {
     const loadedCopy = cache.markLoaded(modelId, loadedSize, loadedAt);
     if (loadedCopy) loadedCopy.maxConcurrency = maxConcurrency;
     this.o.onChanged();
+    // Calls waiting here for this copy may use it now; the registry hears of it next, for the other instances.
+    registry.models.recheck(modelId);
     const after = await registry.models.update(modelId, (r) => (r ? {
       ...r,
       copies: { ...r.copies, [selfId]: { state: 'loaded', since: loadedAt } },

@@ -1,10 +1,18 @@
 import { KvStoreClosedError } from './errors';
 import { KvEntry, KvEvent, KvStore, Watch } from './store';
 
-/** Told of every change: the new entry (undefined when deleted) and the one it replaced (undefined when new). */
+/**
+ * Told of every change: the new entry (undefined when deleted) and the one it replaced (undefined when new, and
+ * always when the mirror keeps revisions only).
+ */
 export type MirrorListener = (key: string, entry: KvEntry | undefined, previous: KvEntry | undefined) => void;
 
 export interface MirrorOptions {
+  /**
+   * Keep each key's mod revision only, not its entry: for a listener that keeps its own decoded copy (the registry,
+   * 100k records), so the raw values are not held twice. `entries` and `get` are then empty. @default true
+   */
+  readonly keepEntries?: boolean;
   /** Pause before retrying a failed resync (store unreachable). @default 1000 */
   readonly retryDelayMs?: number;
   /** Errors after the first load: a resync that failed (it is retried), a listener that threw. */
@@ -17,7 +25,7 @@ export interface MirrorOptions {
  * (compaction), it re-reads the prefix and tells listeners exactly what differs from what they last saw.
  *
  * Sized for 100k records: the map holds the store's entry objects keyed by their own key string, with nothing
- * allocated per entry beyond them.
+ * allocated per entry beyond them; with `keepEntries: false`, only each key's mod revision (a small integer).
  *
  * Listeners also see the first load (every entry as new), so one listener can build a derived index from nothing.
  */
@@ -25,6 +33,8 @@ export class KvMirror {
   /** Resolves once the first snapshot is applied and the watch runs; rejects if that first load fails. */
   readonly ready: Promise<void>;
   private readonly map = new Map<string, KvEntry>();
+  /** Mod revision of every key, when entries are not kept (`map` is then empty). */
+  private readonly revisions?: Map<string, number>;
   private readonly listeners: MirrorListener[] = [];
   private watch?: Watch;
   /** Bumped on every (re)load, so events of a replaced watch are ignored. */
@@ -34,6 +44,7 @@ export class KvMirror {
   private retryTimer?: NodeJS.Timeout;
 
   constructor(private readonly store: KvStore, readonly prefix: string, private readonly options: MirrorOptions = {}) {
+    if (options.keepEntries === false) this.revisions = new Map();
     this.ready = this.load();
     // Callers that only use listeners need not await `ready`; a failed first load must not crash the process.
     this.ready.catch(() => undefined);
@@ -107,20 +118,38 @@ export class KvMirror {
     });
   }
 
+  /** The mod revision held for `key` (the entry itself is in `map` when entries are kept). */
+  private heldRevision(key: string): number | undefined {
+    return this.revisions ? this.revisions.get(key) : this.map.get(key)?.modRevision;
+  }
+
+  private hold(entry: KvEntry): void {
+    if (this.revisions) this.revisions.set(entry.key, entry.modRevision);
+    else this.map.set(entry.key, entry);
+  }
+
+  private drop(key: string): void {
+    if (this.revisions) this.revisions.delete(key);
+    else this.map.delete(key);
+  }
+
   private applySnapshot(entries: readonly KvEntry[], revision: number): void {
     this.lastRevision = revision;
-    const present = this.map.size > 0 ? new Set<string>() : undefined;
+    const keys = this.revisions ?? this.map;
+    const present = keys.size > 0 ? new Set<string>() : undefined;
     for (const entry of entries) {
       present?.add(entry.key);
+      const held = this.heldRevision(entry.key);
+      if (held === entry.modRevision) continue;
       const previous = this.map.get(entry.key);
-      if (previous && previous.modRevision === entry.modRevision) continue;
-      this.map.set(entry.key, entry);
+      this.hold(entry);
       this.emit(entry.key, entry, previous);
     }
     if (!present) return;
-    for (const [key, previous] of this.map) {
+    for (const key of keys.keys()) {
       if (present.has(key)) continue;
-      this.map.delete(key);
+      const previous = this.map.get(key);
+      this.drop(key);
       this.emit(key, undefined, previous);
     }
   }
@@ -129,17 +158,19 @@ export class KvMirror {
     for (const ev of events) {
       if (ev.type === 'put') {
         const entry = ev.entry;
-        const previous = this.map.get(entry.key);
+        const held = this.heldRevision(entry.key);
         this.lastRevision = Math.max(this.lastRevision, entry.modRevision);
         // A snapshot taken during a resync may already hold a newer version than a late event.
-        if (previous && previous.modRevision >= entry.modRevision) continue;
-        this.map.set(entry.key, entry);
+        if (held !== undefined && held >= entry.modRevision) continue;
+        const previous = this.map.get(entry.key);
+        this.hold(entry);
         this.emit(entry.key, entry, previous);
       } else {
-        const previous = this.map.get(ev.key);
+        const held = this.heldRevision(ev.key);
         this.lastRevision = Math.max(this.lastRevision, ev.modRevision);
-        if (!previous || previous.modRevision > ev.modRevision) continue;
-        this.map.delete(ev.key);
+        if (held === undefined || held > ev.modRevision) continue;
+        const previous = this.map.get(ev.key);
+        this.drop(ev.key);
         this.emit(ev.key, undefined, previous);
       }
     }

@@ -245,7 +245,9 @@ export class MeshProcess {
     });
 
     const mirrorError = (err: Error) => log.warn('store watch interrupted; resynchronising', { err });
-    const mirrors = [MODELS_PREFIX, VMODELS_PREFIX, INSTANCES_PREFIX].map((prefix) => new KvMirror(store, prefix, { onError: mirrorError }));
+    // The registry keeps its own decoded records: its mirrors need only each key's revision, not the raw values too.
+    const mirrors = [MODELS_PREFIX, VMODELS_PREFIX, INSTANCES_PREFIX]
+      .map((prefix) => new KvMirror(store, prefix, { onError: mirrorError, keepEntries: prefix === INSTANCES_PREFIX }));
     this.closers.unshift(() => Promise.all(mirrors.map((m) => m.close())));
     for (const mirror of mirrors) {
       mirror.onChange((key, entry) => {

@@ -115,19 +115,24 @@ const str = (o: Json, f: string, kind: string, key: string): string => {
 const optStr = (o: Json, f: string, kind: string, key: string): string | undefined =>
   (o[f] === undefined ? undefined : str(o, f, kind, key));
 
+/** Shared by every record without copies or failures (most of 100k registered models): one object, not one each. */
+const NONE: Readonly<Record<string, never>> = Object.freeze({});
+
 export function decodeModel(key: string, raw: string): ModelRecord {
   const kind = 'model';
   const o = parse(raw, kind, key);
-  const copies: Record<string, CopyRecord> = {};
-  for (const [id, c] of Object.entries(object(o.copies ?? {}, kind, key))) {
+  let copies: Record<string, CopyRecord> = NONE;
+  for (const [id, c] of Object.entries(object(o.copies ?? NONE, kind, key))) {
     const copy = object(c, kind, key);
     const state = copy.state;
     if (state !== 'loading' && state !== 'loaded') throw new RecordError(kind, key, `copies.${id}.state must be loading or loaded`);
+    if (copies === NONE) copies = {};
     copies[id] = { state, since: num(copy, 'since', kind, key) };
   }
-  const failures: Record<string, FailureRecord> = {};
-  for (const [id, f] of Object.entries(object(o.failures ?? {}, kind, key))) {
+  let failures: Record<string, FailureRecord> = NONE;
+  for (const [id, f] of Object.entries(object(o.failures ?? NONE, kind, key))) {
     const failure = object(f, kind, key);
+    if (failures === NONE) failures = {};
     failures[id] = { time: num(failure, 'time', kind, key), message: str(failure, 'message', kind, key) };
   }
   const size = o.size === undefined ? undefined : num(o, 'size', kind, key);

@@ -1,6 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { MeshError } from '../errors';
 import { ModelRecord, RecordError, VModelRecord, decodeModel, decodeVModel, encodeRecord } from './records';
+import { WriteBatcher } from './write-batch';
 import { KvEntry, KvStore, TxnOp } from '../kv/store';
 
 /**
@@ -40,6 +41,7 @@ class RecordTable<T> {
 
   constructor(
     private readonly store: KvStore,
+    private readonly writes: WriteBatcher,
     private readonly prefix: string,
     private readonly decode: (id: string, raw: string) => T,
     private readonly onMalformed: (err: Error) => void,
@@ -95,6 +97,11 @@ class RecordTable<T> {
 
   private emit(id: string, record: T | undefined): void {
     for (const listener of this.listeners) listener(id, record);
+    this.recheck(id);
+  }
+
+  /** Makes `waitFor` predicates on `id` look again: for state they read beside the record (this instance's cache). */
+  recheck(id: string): void {
     const waiting = this.waiters.get(id);
     if (waiting) for (const wake of [...waiting]) wake();
   }
@@ -155,9 +162,7 @@ class RecordTable<T> {
       if (next === UNCHANGED) return current?.record;
       if (next === DELETE && !current) return undefined;
       const expected = current?.modRevision ?? 0;
-      const result = next === DELETE
-        ? await this.store.deleteIfModRevision(key, expected)
-        : await this.store.putIfModRevision(key, encodeRecord(next as ModelRecord), expected);
+      const result = await this.writes.write(key, next === DELETE ? undefined : encodeRecord(next as ModelRecord), expected);
       if (result.succeeded) {
         this.apply(key, next === DELETE ? undefined : result.entry);
         return next === DELETE ? undefined : next;
@@ -190,8 +195,10 @@ export class Registry {
   readonly vmodels: RecordTable<VModelRecord>;
 
   constructor(private readonly store: KvStore, onMalformed: (err: Error) => void) {
-    this.models = new RecordTable(store, MODELS_PREFIX, decodeModel, onMalformed);
-    this.vmodels = new RecordTable(store, VMODELS_PREFIX, decodeVModel, onMalformed);
+    // One batcher for both tables: a burst of writes to either goes out together.
+    const writes = new WriteBatcher(store);
+    this.models = new RecordTable(store, writes, MODELS_PREFIX, decodeModel, onMalformed);
+    this.vmodels = new RecordTable(store, writes, VMODELS_PREFIX, decodeVModel, onMalformed);
   }
 
   /** Feeds store changes (registry/ and vmodels/) into the local view. */

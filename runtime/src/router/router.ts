@@ -21,6 +21,7 @@ import { RateTracker } from '../mesh/rates';
 import { CallRecord, MeshMetrics, codeName } from '../metrics/mesh-metrics';
 import { chooseServingCopy } from '../placement';
 import { activeFailures, loadedCopies } from '../registry/model-state';
+import type { ModelRecord } from '../registry/records';
 import { Registry } from '../registry/registry';
 
 /**
@@ -285,19 +286,21 @@ export class Router {
    * when no instance can take the model at all.
    */
   private async loadJustInTime(modelId: string, deadline: number, excluded: ReadonlySet<string>): Promise<MeshError | undefined> {
-    // A copy the registry lists here counts only if the local cache has it loaded: the registry can lag behind (a
-    // model server that just died leaves entries for a moment).
+    // The copy here counts as soon as the local cache has it loaded, before the registry records it (one store write
+    // less on a miss), and only then: the registry can lag behind (a model server that just died leaves entries).
     const usable = (i: string) => !excluded.has(i);
-    const servable = (i: string) => usable(i) && (i !== this.o.selfId || this.o.localCopies.cache.get(modelId)?.state === 'loaded');
+    const servable = (r: ModelRecord, i: string) => usable(i)
+      && (i === this.o.selfId ? this.o.localCopies.cache.get(modelId)?.state === 'loaded' : r.copies[i]?.state === 'loaded');
+    const anyServable = (r: ModelRecord) => Object.keys(r.copies).some((i) => servable(r, i));
     const placed = await this.o.placer.ensureCopy(modelId, { priority: 'request', preferLocal: true, excluded });
     if (placed.kind === 'none') throw this.loadFailure(modelId, placed.reason);
     const record = await this.o.registry.models.waitFor(modelId,
-      (r) => !r || loadedCopies(r).some(servable) || !Object.keys(r.copies).some(usable),
+      (r) => !r || anyServable(r) || !Object.keys(r.copies).some(usable),
       deadline, `model ${modelId} to load`).catch((err: MeshError) => {
       throw err.code === status.DEADLINE_EXCEEDED ? new MeshError(status.DEADLINE_EXCEEDED, `deadline exceeded while model ${modelId} was loading`) : err;
     });
     if (!record) throw new MeshError(status.NOT_FOUND, `model ${modelId} was unregistered while it loaded`);
-    return loadedCopies(record).some(servable) ? undefined : this.loadFailure(modelId, 'no instance could load it');
+    return anyServable(record) ? undefined : this.loadFailure(modelId, 'no instance could load it');
   }
 
   /** The error for a model that could not be loaded: the runtimes' own messages when there are any. */

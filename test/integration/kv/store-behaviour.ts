@@ -55,8 +55,8 @@ class Scope {
     return { events, resyncs, watch };
   }
 
-  mirror(store: KvStore, prefix: string): KvMirror {
-    const mirror = new KvMirror(store, prefix, { retryDelayMs: 200 });
+  mirror(store: KvStore, prefix: string, keepEntries = true): KvMirror {
+    const mirror = new KvMirror(store, prefix, { retryDelayMs: 200, keepEntries });
     this.defer(() => mirror.close());
     return mirror;
   }
@@ -362,6 +362,26 @@ export function describeKvStoreBehaviour(name: string, makeHarness: () => StoreH
       expect([...mirror.entries.values()].every((e) => truth.entries.some((t) => t.key === e.key && t.modRevision === e.modRevision))).toBe(true);
       expect(replica).toEqual(new Map(mirror.entries));
       expect(problems).toEqual([]);
+    });
+
+    test('a mirror keeping revisions only tells listeners the same changes and holds no entries', async () => {
+      const [writer, reader] = scope.openPair();
+      for (let i = 0; i < 10; i++) await writer.put(`r/${i}`, `init-${i}`);
+      const mirror = scope.mirror(reader, 'r/', false);
+      const replica = new Map<string, string>();
+      const previousGiven: string[] = [];
+      mirror.onChange((key, entry, previous) => {
+        if (previous) previousGiven.push(key);
+        if (entry) replica.set(key, entry.value); else replica.delete(key);
+      });
+      await mirror.ready;
+      expect(replica.size).toBe(10);
+      for (let i = 0; i < 40; i++) await (i % 4 === 3 ? writer.delete(`r/${i % 15}`) : writer.put(`r/${i % 15}`, `v${i}`));
+      const truth = new Map((await writer.getPrefix('r/')).entries.map((e) => [e.key, e.value]));
+      await waitFor('mirror listeners to converge', () => replica.size === truth.size && [...truth].every(([k, v]) => replica.get(k) === v));
+      expect(mirror.entries.size).toBe(0);
+      expect(mirror.get('r/1')).toBeUndefined();
+      expect(previousGiven).toEqual([]);
     });
 
     test('election: exactly one leader among three candidates, and all agree who it is', async () => {
