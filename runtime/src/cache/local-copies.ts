@@ -1,11 +1,12 @@
 import { status } from '@grpc/grpc-js';
+import { forEachSliced } from '../concurrency';
 import { MeshError, notFound, toMeshError, unavailable } from '../errors';
 import type { LoadOutcome } from '../lifecycle/fail-fast';
 import { LoadPriority, LoadQueue, RuntimeInfo, SpiClient } from '../loader';
 import { Logger } from '../log';
+import { LruCache } from './lru-cache';
 import type { MeshMetrics } from '../metrics/mesh-metrics';
 import type { Puller } from '../puller';
-import { LruCache } from './lru-cache';
 import { loadedCopies } from '../registry/model-state';
 import { ModelRecord } from '../registry/records';
 import { Registry, UNCHANGED } from '../registry/registry';
@@ -260,18 +261,18 @@ export class LocalCopies {
     const { selfId, registry, cache } = this.o;
     const now = this.now();
     let repaired = 0;
-    for (const [modelId, record] of registry.models.entries()) {
+    await forEachSliced(registry.models.entries(), async ([modelId, record]) => {
       const claimed = record.copies[selfId];
-      if (!claimed || cache.has(modelId) || this.loading.has(modelId) || now - claimed.since < graceMs) continue;
+      if (!claimed || cache.has(modelId) || this.loading.has(modelId) || now - claimed.since < graceMs) return;
       await registry.models.update(modelId, (r) => (r && r.copies[selfId] && !cache.has(modelId)
         ? { ...r, copies: withoutKey(r.copies, selfId) }
         : UNCHANGED));
       repaired++;
-    }
+    });
     // The other direction: copies loaded here that the registry lost (reaped while the store was unreachable and this
     // instance's record had expired) are registered again; copies of models no longer registered are unloaded.
-    for (const copy of cache.list()) {
-      if (copy.state !== 'loaded') continue;
+    await forEachSliced(cache.list(), async (copy) => {
+      if (copy.state !== 'loaded') return;
       const record = registry.models.get(copy.modelId);
       if (!record) {
         await this.forget(copy.modelId);
@@ -280,7 +281,7 @@ export class LocalCopies {
         await this.markRegisteredLoaded(copy.modelId, copy.loadedAt);
         repaired++;
       }
-    }
+    });
     return repaired;
   }
 

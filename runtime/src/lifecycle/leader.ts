@@ -1,5 +1,5 @@
 import { Cluster } from '../cluster/cluster';
-import { forEachLimit } from '../concurrency';
+import { forEachLimit, forEachSliced } from '../concurrency';
 import { Logger } from '../log';
 import { Management } from '../mesh/management';
 import { Placer } from '../mesh/placer';
@@ -102,11 +102,12 @@ export class LeaderDuties {
     const live = this.o.cluster.live();
     const now = this.now();
     const orphans: Array<[string, string]> = [];
-    for (const [modelId, record] of this.o.registry.models.entries()) {
-      for (const [instanceId, copy] of Object.entries(record.copies)) {
-        if (!live.has(instanceId) && now - copy.since > this.o.orphanGraceMs) orphans.push([modelId, instanceId]);
+    await forEachSliced(this.o.registry.models.entries(), ([modelId, record]) => {
+      for (const instanceId in record.copies) {
+        if (!live.has(instanceId) && now - record.copies[instanceId].since > this.o.orphanGraceMs) orphans.push([modelId, instanceId]);
       }
-    }
+    });
+    if (!this.active) return;
     await forEachLimit(orphans, REAP_CONCURRENCY, ([modelId, instanceId]) => this.removeCopy(modelId, instanceId));
     for (const [id, vm] of this.o.registry.vmodels.entries()) if (vm.active !== vm.target) this.scheduleTransition(id);
   }

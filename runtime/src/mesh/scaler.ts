@@ -37,8 +37,7 @@ export class Scaler {
 
   async check(): Promise<void> {
     const live = this.o.cluster.live();
-    for (const [modelId, rpm] of this.o.rates.active()) {
-      if (rpm < this.o.thresholdRpm) continue;
+    for (const [modelId, rpm] of this.o.rates.busy(this.o.thresholdRpm)) {
       const record = this.o.registry.models.get(modelId);
       if (!record || !record.copies[this.o.selfId]) continue;
       const copies = Object.values(record.copies);
