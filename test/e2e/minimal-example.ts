@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { Metadata, ServiceError } from '@grpc/grpc-js';
 import { Testing } from 'cdk8s';
 import type { ConfigMap, K8sObject, Secret } from './k8s-types';
+import { objectData } from './pod-runner';
 import { MinimalChart } from '../../constructs-examples/minimal';
 import { Catalog, Mounts, ObjectNames } from '../../lib/contract';
 import { GRPCInferenceServiceClient, ModelInferRequest, ModelInferResponse } from '../../proto/gen/grpc_predict_v2';
@@ -34,7 +35,7 @@ export function declaredModel(objects: readonly K8sObject[]) {
   if (!model) throw new Error('the example declares no model');
   const secret = one<Secret>(objects, 'Secret', ObjectNames.STORAGE_SECRET);
   const key = model.storageKey ?? 'default';
-  const raw = secret.stringData?.[key] ?? (secret.data?.[key] ? Buffer.from(secret.data[key], 'base64').toString('utf8') : undefined);
+  const raw = objectData(secret).get(key)?.toString('utf8');
   if (!raw) throw new Error(`storage-config has no entry "${key}"`);
   const entry = { ...JSON.parse(raw) as Record<string, string>, ...model.storageParams };
   return { model, entry };

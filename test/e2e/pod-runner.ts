@@ -136,6 +136,20 @@ export function parseQuantity(quantity: string | number): number {
   return Number(match[1] + (match[2] ?? '')) * multiplier;
 }
 
+/** The keys of a Secret or ConfigMap as the kubelet sees them: `data` and `stringData` merged as the API server does. */
+export function objectData(object: Secret | ConfigMap): Map<string, Buffer> {
+  const data = new Map<string, Buffer>();
+  if (object.kind === 'Secret') {
+    for (const [k, v] of Object.entries(object.data ?? {})) data.set(k, Buffer.from(v, 'base64'));
+    // The API server merges stringData into data on write, stringData winning.
+    for (const [k, v] of Object.entries(object.stringData ?? {})) data.set(k, Buffer.from(v, 'utf8'));
+  } else {
+    for (const [k, v] of Object.entries(object.data ?? {})) data.set(k, Buffer.from(v, 'utf8'));
+    for (const [k, v] of Object.entries(object.binaryData ?? {})) data.set(k, Buffer.from(v, 'base64'));
+  }
+  return data;
+}
+
 /** Kubernetes' `$(VAR)` expansion: defined names are replaced, `$$` is a literal `$`, anything else stays. */
 export function expandVariables(text: string, defined: ReadonlyMap<string, string>): string {
   return text.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (whole, name: string | undefined) =>
@@ -370,23 +384,9 @@ export class LocalCluster {
     return { uid, gid, volumeGid: podContext.fsGroup };
   }
 
-  private secretData(name: string, namespace: string): Map<string, Buffer> | undefined {
-    const secret = this.find<Secret>('Secret', name, namespace);
-    if (!secret) return undefined;
-    const data = new Map<string, Buffer>();
-    for (const [k, v] of Object.entries(secret.data ?? {})) data.set(k, Buffer.from(v, 'base64'));
-    // The API server merges stringData into data on write, stringData winning.
-    for (const [k, v] of Object.entries(secret.stringData ?? {})) data.set(k, Buffer.from(v, 'utf8'));
-    return data;
-  }
-
-  private configMapData(name: string, namespace: string): Map<string, Buffer> | undefined {
-    const configMap = this.find<ConfigMap>('ConfigMap', name, namespace);
-    if (!configMap) return undefined;
-    const data = new Map<string, Buffer>();
-    for (const [k, v] of Object.entries(configMap.data ?? {})) data.set(k, Buffer.from(v, 'utf8'));
-    for (const [k, v] of Object.entries(configMap.binaryData ?? {})) data.set(k, Buffer.from(v, 'base64'));
-    return data;
+  private objectData(kind: 'Secret' | 'ConfigMap', name: string, namespace: string): Map<string, Buffer> | undefined {
+    const object = this.find<Secret | ConfigMap>(kind, name, namespace);
+    return object && objectData(object);
   }
 
   private writeVolumes(pod: LocalPod): void {
@@ -431,7 +431,7 @@ export class LocalCluster {
 
   private volumeFiles(volume: Volume, namespace: string): { path: string; content: Buffer; mode: number }[] {
     const fromSource = (kind: 'Secret' | 'ConfigMap', name: string, source: ObjectVolumeSource, defaultMode: number | undefined) => {
-      const data = kind === 'Secret' ? this.secretData(name, namespace) : this.configMapData(name, namespace);
+      const data = this.objectData(kind, name, namespace);
       if (!data) {
         if (source.optional) return [];
         throw new Error(`volume ${volume.name}: ${kind} ${namespace}/${name} is not among the synthesized objects`);
@@ -504,7 +504,7 @@ export class LocalCluster {
   }
 
   private keyRef(kind: 'Secret' | 'ConfigMap', ref: { name: string; key: string; optional?: boolean }, pod: LocalPod, where: string): string | undefined {
-    const data = kind === 'Secret' ? this.secretData(ref.name, pod.namespace) : this.configMapData(ref.name, pod.namespace);
+    const data = this.objectData(kind, ref.name, pod.namespace);
     const value = data?.get(ref.key);
     if (value === undefined && !ref.optional) {
       throw new Error(`${where}: ${kind} ${pod.namespace}/${ref.name} ${data ? `has no key "${ref.key}"` : 'is not among the synthesized objects'}`);
@@ -520,7 +520,7 @@ export class LocalCluster {
       const kind = from.secretRef ? 'Secret' : 'ConfigMap';
       const ref = from.secretRef ?? from.configMapRef;
       if (!ref) throw new Error(`${where}: envFrom ${JSON.stringify(from)} is not supported`);
-      const data = kind === 'Secret' ? this.secretData(ref.name, pod.namespace) : this.configMapData(ref.name, pod.namespace);
+      const data = this.objectData(kind, ref.name, pod.namespace);
       if (!data && !ref.optional) throw new Error(`${where}: envFrom ${kind} ${ref.name} is not among the synthesized objects`);
       for (const [k, v] of data ?? []) env.set(`${from.prefix ?? ''}${k}`, v.toString('utf8'));
     }

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes, verify } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -26,8 +26,9 @@ export interface TestCert {
   readonly keyPath: string;
 }
 
-/** Creates a throw-away certificate with openssl in `dir`. */
+/** Creates a throw-away certificate with openssl in `dir` (created if missing). */
 export function makeTestCert(dir: string): TestCert {
+  mkdirSync(dir, { recursive: true });
   const certPath = join(dir, 'cert.pem');
   const keyPath = join(dir, 'key.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '2',

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EtcdServer, enableEtcdAuth, startEtcd } from '../harness/etcd';
@@ -36,15 +36,9 @@ const USER = 'mesh-user';
 const PASSWORD = `pw-${randomBytes(12).toString('hex')}`;
 const AUTH_PREFIX = '/auth-test/';
 
-function certIn(name: string): TestCert {
-  const certDir = join(dir, name);
-  mkdirSync(certDir);
-  return makeTestCert(certDir);
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mm-etcd-auth-'));
-  [etcdCert, client, stranger] = ['etcd', 'client', 'stranger'].map(certIn);
+  [etcdCert, client, stranger] = ['etcd', 'client', 'stranger'].map((name) => makeTestCert(join(dir, name)));
 
   // Plain http stays on the harness's port for its health check; the mesh uses the TLS port, which wants a client cert.
   const clientPort = await freePort();

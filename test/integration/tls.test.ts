@@ -31,12 +31,6 @@ let meshes: MeshHandle[];
 /** Where mesh-0 reads its certificate; the test overwrites it to simulate a renewal. */
 let mesh0Files: { cert: string; key: string };
 
-function certIn(name: string): TestCert {
-  const dir = join(base, name);
-  mkdirSync(dir);
-  return makeTestCert(dir);
-}
-
 function creds(client?: TestCert): ChannelCredentials {
   // Clients trust the current and the renewed certificate; the test certificates name 127.0.0.1, so host names are checked.
   const roots = Buffer.from(`${trusted.certPem}\n${renewed.certPem}`);
@@ -81,9 +75,9 @@ function servedCertificate(port: number): Promise<string> {
 
 beforeAll(async () => {
   base = mkdtempSync(join(tmpdir(), 'mm-tls-'));
-  trusted = certIn('trusted');
-  renewed = certIn('renewed');
-  stranger = certIn('stranger');
+  trusted = makeTestCert(join(base, 'trusted'));
+  renewed = makeTestCert(join(base, 'renewed'));
+  stranger = makeTestCert(join(base, 'stranger'));
   // The trust bundle holds the current and the next certificate, as a CA bundle would during a rotation.
   const bundle = join(base, 'trust.pem');
   writeFileSync(bundle, `${trusted.certPem}\n${renewed.certPem}`);

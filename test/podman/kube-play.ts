@@ -1,5 +1,5 @@
 import type { ConfigMap, Container, K8sObject, Secret, Service, Volume, Workload } from '../e2e/k8s-types';
-import { expandVariables } from '../e2e/pod-runner';
+import { expandVariables, objectData } from '../e2e/pod-runner';
 
 /**
  * Turns synthesized objects into what Podman 4.3's `podman kube play` can run, by doing what the Kubernetes control
@@ -65,15 +65,6 @@ const FIRST_POD_HOST = 10;
 const copy = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 const selects = (selector: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>>) =>
   !!selector && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels[k] === v);
-
-/** The files a Secret or ConfigMap holds, decoded. */
-function filesOf(object: Secret | ConfigMap): Record<string, string> {
-  const files: Record<string, string> = {};
-  const encoded = object.kind === 'Secret' ? object.data : object.binaryData;
-  for (const [key, value] of Object.entries(encoded ?? {})) files[key] = Buffer.from(value, 'base64').toString('utf8');
-  const plain = object.kind === 'Secret' ? object.stringData : object.data;
-  return { ...files, ...plain };
-}
 
 /** Renders the objects for `podman kube play`; throws when they need something this adaptation cannot give. */
 export function planKubePlay(synthesized: readonly K8sObject[], options: PlanOptions): PodmanPlan {
@@ -188,10 +179,11 @@ export function planKubePlay(synthesized: readonly K8sObject[], options: PlanOpt
         if (!ref) throw new Error(`${pod.name}: projected volume ${volume.name} has a source other than a Secret or ConfigMap`);
         const object = byKindName(kind, ref.name, pod.namespace) as Secret | ConfigMap | undefined;
         if (!object) throw new Error(`${pod.name}: volume ${volume.name} names ${kind} ${ref.name}, which is not synthesized`);
-        const all = filesOf(object);
-        for (const item of ref.items ?? Object.keys(all).map((key) => ({ key, path: key }))) {
-          if (all[item.key] === undefined) throw new Error(`${pod.name}: volume ${volume.name}: ${kind} ${ref.name} has no key ${item.key}`);
-          files[item.path] = all[item.key];
+        const all = objectData(object);
+        for (const item of ref.items ?? [...all.keys()].map((key) => ({ key, path: key }))) {
+          const value = all.get(item.key);
+          if (value === undefined) throw new Error(`${pod.name}: volume ${volume.name}: ${kind} ${ref.name} has no key ${item.key}`);
+          files[item.path] = value.toString('utf8');
         }
       }
       const mapName = `${pod.name}-${volume.name}`;
