@@ -65,9 +65,10 @@ describe('OnnxModelStore', () => {
 
   test('a load that outlasts the timeout fails with DEADLINE_EXCEEDED, and its late session is released', async () => {
     const { opener, opens } = manualOpener();
-    const store = new OnnxModelStore({ ...OPTIONS, loadTimeoutMs: 100 }, log, opener);
+    // Long enough for the model file to be read on a busy machine, so the session is being opened when time runs out.
+    const store = new OnnxModelStore({ ...OPTIONS, loadTimeoutMs: 1_000 }, log, opener);
     await expect(store.load(request('slow'))).rejects.toMatchObject({
-      code: status.DEADLINE_EXCEEDED, message: 'model slow was not loaded within the load timeout of 100 ms (--load-timeout-ms / LOADTIME_TIMEOUT)',
+      code: status.DEADLINE_EXCEEDED, message: 'model slow was not loaded within the load timeout of 1000 ms (--load-timeout-ms / LOADTIME_TIMEOUT)',
     });
     const late = fakeSession();
     opens[0].open(late.session);
