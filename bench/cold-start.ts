@@ -10,9 +10,9 @@ import { callMesh } from '../test/harness/modelmesh';
 
 /**
  * The mesh's overhead on a cache miss: the first call to a registered model that no instance holds, through the
- * mesh (placement, the registry's claim, the runtime's load, the registry's "loaded", the call), against the
- * baseline of asking the runtime to load the model itself and then calling it directly. The two alternate model by
- * model, one call at a time, so both see the same machine.
+ * mesh (placement, the runtime's load, the call; the registry's "loaded" follows, and a claim only for a slow
+ * load), against the baseline of asking the runtime to load the model itself and then calling it directly. The two
+ * alternate model by model, one call at a time, so both see the same machine.
  */
 
 const MISSES = { full: 200, quick: 20 } as const;
@@ -63,7 +63,7 @@ export async function coldStart(options: ScenarioOptions): Promise<ScenarioResul
       const t3 = performance.now();
       await expectAnswer(mesh, request, modelMetadata(meshIdOf(i)), MODEL_TEXT + INPUT, 'mesh-0');
       const t4 = performance.now();
-      // A miss writes the registry's claim before the runtime loads: the store's own write latency explains that share.
+      // For reference: what one store write costs on this machine right now (a slow load's claim would cost that).
       await cluster.etcd3.put('/bench-cold-start/probe').value(String(i));
       meshUs.push((t4 - t3) * 1_000);
       storeUs.push((performance.now() - t4) * 1_000);
@@ -104,9 +104,8 @@ export async function coldStart(options: ScenarioOptions): Promise<ScenarioResul
       table,
       '',
       'One call at a time; the example runtime loads with no artificial delay (its load is reading the model file).'
-        + ` p99 overhead: ${signedInteger(overheadP99)} µs. Placement may load the copy on either instance (the less busy one`
-        + ' wins; mesh-0 serves the calls, so mostly mesh-1): then mesh-0 dispatches the load there, learns of the copy'
-        + ' from the store and forwards the call.',
+        + ` p99 overhead: ${signedInteger(overheadP99)} µs. Placement loads the copy on mesh-0, the instance called, while it`
+        + ' has room; a copy placed on mesh-1 would be loaded there and the call forwarded to it.',
       ...(options.quick ? ['--quick: a smoke run, not figures to quote.'] : []),
       machineLine(machine, loadAverageEnd, 'The client, 2 meshes, 2 example runtimes and etcd'),
       '',

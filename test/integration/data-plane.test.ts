@@ -117,13 +117,19 @@ describe('routing', () => {
     expect(replies).toEqual(['from mesh-1: one', 'from mesh-1: two', 'from mesh-1: three']);
   });
 
-  test('a cache miss loads the model just in time and concurrent requests share one load', async () => {
+  test('a cache miss loads the model just in time on the instance called, and concurrent requests share one load', async () => {
     await callMesh(meshes[0].client, 'registerModel', { modelId: 'cold', modelInfo: { type: 'example', path: modelFile('cold', 'cold: '), key: '' } });
     const client = inferenceClientOf(meshes[2]);
-    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => infer(client, inferRequest('cold', String(i)))));
-    expect(answers.map(outputText)).toEqual(Array.from({ length: 8 }, (_, i) => `cold: ${i}`));
+    const answering = Promise.all(Array.from({ length: 8 }, (_, i) => infer(client, inferRequest('cold', String(i)))));
+    // A load that takes a while is claimed in the registry while it runs, so other instances do not place another.
+    const claimedOn = await waitFor('the load of cold claimed in the registry', async () => {
+      const modelStatus = await callMesh(meshes[0].client, 'getModelStatus', { modelId: 'cold' });
+      return modelStatus.modelCopyInfos.find((c) => c.copyStatus === ModelStatus.LOADING)?.location;
+    }, { timeoutMs: 5_000, intervalMs: 20 });
+    expect(claimedOn).toBe('mesh-2');
+    expect((await answering).map(outputText)).toEqual(Array.from({ length: 8 }, (_, i) => `cold: ${i}`));
     const cold = await callMesh(meshes[0].client, 'getModelStatus', { modelId: 'cold' });
-    expect(cold.modelCopyInfos.filter((c) => c.copyStatus === ModelStatus.LOADED)).toHaveLength(1);
+    expect(cold.modelCopyInfos.filter((c) => c.copyStatus === ModelStatus.LOADED).map((c) => c.location)).toEqual(['mesh-2']);
   });
 });
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ServiceError, status } from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
 import { ModelStatusInfo_ModelStatus as ModelStatus, VModelStatusInfo_VModelStatus as VModelStatus } from '../../proto/gen/model-mesh';
+import { inferModel, inferenceClient } from '../harness/inference';
 import { ExampleRuntimeHandle, MeshHandle, callMesh, etcdConnectionFile, startExampleRuntime, startMesh } from '../harness/modelmesh';
 import { ProcessGroup } from '../harness/processes';
 import { sharedEtcdEndpoint, uniquePrefix } from '../harness/shared-etcd';
@@ -211,6 +212,37 @@ describe('vmodels', () => {
     await callMesh(meshes[1].client, 'deleteVModel', { vModelId: 'v3', owner: 'bob' });
     expect((await callMesh(meshes[1].client, 'getVModelStatus', { vModelId: 'v3', owner: 'bob' })).status).toBe(VModelStatus.NOT_FOUND);
     expect(await callMesh(meshes[2].client, 'getVModelStatus', { vModelId: 'v3', owner: 'alice' })).toMatchObject({ status: VModelStatus.DEFINED, owner: 'alice' });
+  });
+});
+
+describe('just-in-time loads', () => {
+  test('a miss loads the copy on the instance called, and a quick load writes only its outcome to the registry', async () => {
+    const client = inferenceClient(meshes[1].grpcPort);
+    /** The copies each write to the model's record carried, from registration to the recorded load. */
+    const writesOfMiss = async (modelId: string): Promise<Array<Record<string, { state: string }>>> => {
+      await callMesh(meshes[1].client, 'registerModel', { modelId, modelInfo: { type: 'example', path: modelFile(modelId, 'quick: '), key: '' } });
+      const written: Array<Record<string, { state: string }>> = [];
+      const watcher = await etcd.watch().key(`${namespace}registry/${modelId}`).create();
+      watcher.on('put', (kv) => written.push((JSON.parse(kv.value.toString()) as { copies: Record<string, { state: string }> }).copies));
+      try {
+        expect(await inferModel(client, modelId, 'x')).toBe('quick: x');
+        await waitFor(`the registry to record the loaded copy of ${modelId}`, () => written.some((copies) => copies['mesh-1']?.state === 'loaded'));
+      } finally {
+        await watcher.cancel();
+      }
+      return written;
+    };
+    try {
+      const outcomeOnly = [{ 'mesh-1': expect.objectContaining({ state: 'loaded' }) }];
+      const claimThenOutcome = [{ 'mesh-1': expect.objectContaining({ state: 'loading' }) }, ...outcomeOnly];
+      // A load slower than the claim delay (a busy machine) is claimed first; of five, some must be quick.
+      const misses = [];
+      for (let i = 0; i < 5; i++) misses.push(await writesOfMiss(`quick-miss-${i}`));
+      for (const written of misses) expect([outcomeOnly, claimThenOutcome]).toContainEqual(written);
+      expect(misses.filter((written) => written.length === 1).length).toBeGreaterThan(0);
+    } finally {
+      client.close();
+    }
   });
 });
 

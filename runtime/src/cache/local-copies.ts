@@ -47,6 +47,9 @@ export interface LocalCopiesOptions {
   readonly dispatch: (instanceId: string, modelId: string, priority: LoadPriority) => void;
 }
 
+/** A load still running after this long is claimed in the registry (about one store round trip, a few times over). */
+const CLAIM_AFTER_MS = 10;
+
 function withoutKey<V>(map: Readonly<Record<string, V>>, key: string): Record<string, V> {
   const { [key]: _removed, ...rest } = map;
   return rest;
@@ -81,9 +84,18 @@ export class LocalCopies {
     // Already loaded here: the placer has just claimed it as loading, so the registry must hear it is loaded.
     if (existing?.state === 'loaded') return this.markRegisteredLoaded(modelId, existing.loadedAt);
     if (this.closed) return Promise.reject(unavailable(`instance ${this.o.selfId} is leaving the mesh and takes no new loads`));
-    const load = this.load(modelId, priority).finally(() => this.loading.delete(modelId));
+    const load = this.load(modelId, priority).finally(() => {
+      this.loading.delete(modelId);
+      // Calls waiting for this load look again: the copy they waited for is loaded, or no longer coming.
+      this.o.registry.models.recheck(modelId);
+    });
     this.loading.set(modelId, load);
     return load;
+  }
+
+  /** Whether a load of `modelId` is under way here (from its dispatch, before the registry hears of it). */
+  isLoading(modelId: string): boolean {
+    return this.loading.has(modelId);
   }
 
   private async load(modelId: string, priority: LoadPriority): Promise<void> {
@@ -91,36 +103,31 @@ export class LocalCopies {
     const held = registry.models.get(modelId) ? { record: registry.models.get(modelId)! } : await registry.models.read(modelId);
     if (!held) throw notFound(`model ${modelId} is not registered`);
     const info = held.record;
-    // With the puller the registered path is remote, so the runtime cannot predict from it; the load corrects the size.
-    const size = info.size ?? (this.o.puller ? undefined : await spi.predictSize(modelId, info.type, info.path ?? '', info.key ?? '')) ?? runtime.defaultModelSize;
+    const claim = this.claimUnlessLoadedSoon(modelId);
+    // Only a model's first load lacks a measured size. With the puller the registered path is remote, so the runtime
+    // cannot predict from it; the load corrects the size. When the default size fits without evicting, the load
+    // starts at once on that reservation and the prediction, asked alongside, grows it if it says more.
+    const prediction = info.size === undefined && !this.o.puller
+      ? spi.predictSize(modelId, info.type, info.path ?? '', info.key ?? '')
+      : undefined;
+    const predictAlongside = prediction !== undefined && cache.free >= runtime.defaultModelSize;
+    const size = info.size ?? (predictAlongside ? undefined : await prediction) ?? runtime.defaultModelSize;
 
-    // Choosing victims and reserving space happen together, with no await between, so concurrent loads never
-    // count the same free bytes or pick the same victim.
     const started = this.now();
-    // A copy whose model is loaded elsewhere too goes before the last copy of anything.
-    const hasOtherCopies = (copy: { modelId: string }) => {
-      const record = registry.models.get(copy.modelId);
-      return record !== undefined && loadedCopies(record).length > 1;
-    };
-    const planned = cache.planEviction(size, new Set([modelId]), hasOtherCopies).victims;
-    for (const victim of planned) {
-      cache.remove(victim.modelId);
-      if (victim.loadedAt > 0) this.o.metrics.evicted(victim.modelId, started - victim.loadedAt);
-    }
-    const victims = planned.map((v) => v.modelId);
+    const victims = this.makeRoom(modelId, size, started);
     cache.addLoading(modelId, size, started);
     this.o.onChanged();
-    await Promise.all(victims.map((victim) => this.release(victim, `making room for ${modelId}`)));
-    const claimed = await registry.models.update(modelId, (r) => {
-      if (!r) return UNCHANGED;
-      if (r.copies[selfId]) return UNCHANGED;
-      return { ...r, copies: { ...r.copies, [selfId]: { state: 'loading', since: started } } };
-    });
-    if (!claimed) {
-      cache.remove(modelId);
-      this.o.onChanged();
-      throw notFound(`model ${modelId} was unregistered before its load started`);
+    if (predictAlongside) {
+      void prediction.then((predicted) => {
+        const copy = cache.get(modelId);
+        if (predicted === undefined || copy?.state !== 'loading' || predicted <= copy.size) return;
+        const more = this.makeRoom(modelId, predicted - copy.size, started);
+        cache.resize(modelId, predicted);
+        this.o.onChanged();
+        return Promise.all(more.map((victim) => this.release(victim, `making room for ${modelId}`)));
+      });
     }
+    await Promise.all(victims.map((victim) => this.release(victim, `making room for ${modelId}`)));
 
     log.info('loading model', { modelId, size, priority });
     let loadedSize: number;
@@ -137,6 +144,7 @@ export class LocalCopies {
       if (runtime.limitModelConcurrency) maxConcurrency = response.maxConcurrency;
     } catch (err) {
       this.o.metrics.load(modelId, { queueMs: dequeued - enqueued, loadMs: performance.now() - dequeued, ok: false });
+      await claim.settle();
       await this.recordFailure(modelId, toMeshError(err), priority);
       throw toMeshError(err);
     }
@@ -148,6 +156,7 @@ export class LocalCopies {
     this.o.onChanged();
     // Calls waiting here for this copy may use it now; the registry hears of it next, for the other instances.
     registry.models.recheck(modelId);
+    await claim.settle();
     const after = await registry.models.update(modelId, (r) => (r ? {
       ...r,
       copies: { ...r.copies, [selfId]: { state: 'loaded', since: loadedAt } },
@@ -161,6 +170,48 @@ export class LocalCopies {
       throw notFound(`model ${modelId} was unregistered while it loaded`);
     }
     log.info('loaded model', { modelId, size: loadedSize, ms: loadedAt - started });
+  }
+
+  /**
+   * Records this instance's claim on the model (`loading`) if the load is still running after `CLAIM_AFTER_MS`: the
+   * claim keeps other instances from placing a second copy meanwhile, which a load done within a store round trip
+   * never needed, so a quick load writes only its outcome. `settle` cancels a claim not yet sent and otherwise waits
+   * for it, so the outcome lands after it. A model unregistered meanwhile is unloaded when the outcome is written.
+   */
+  private claimUnlessLoadedSoon(modelId: string): { settle(): Promise<void> } {
+    const { registry, log, selfId } = this.o;
+    let written: Promise<void> | undefined;
+    const timer = setTimeout(() => {
+      written = registry.models.update(modelId, (r) => (!r || r.copies[selfId]
+        ? UNCHANGED
+        : { ...r, copies: { ...r.copies, [selfId]: { state: 'loading', since: this.now() } } }))
+        .then(() => undefined, (err: Error) => log.warn('could not record the load claim', { modelId, err }));
+    }, CLAIM_AFTER_MS);
+    return {
+      settle: () => {
+        clearTimeout(timer);
+        return written ?? Promise.resolve();
+      },
+    };
+  }
+
+  /**
+   * Takes idle copies out of the LRU until `bytes` more fit (the caller unloads them): copies loaded elsewhere too
+   * go before the last copy of anything. Choosing victims and reserving space happen with no await between, so
+   * concurrent loads never count the same free bytes or pick the same victim.
+   */
+  private makeRoom(modelId: string, bytes: number, now: number): string[] {
+    const { registry, cache } = this.o;
+    const hasOtherCopies = (copy: { modelId: string }) => {
+      const record = registry.models.get(copy.modelId);
+      return record !== undefined && loadedCopies(record).length > 1;
+    };
+    const planned = cache.planEviction(bytes, new Set([modelId]), hasOtherCopies).victims;
+    for (const victim of planned) {
+      cache.remove(victim.modelId);
+      if (victim.loadedAt > 0) this.o.metrics.evicted(victim.modelId, now - victim.loadedAt);
+    }
+    return planned.map((v) => v.modelId);
   }
 
   /** Where the runtime finds the model: pulled to a local folder first when the puller is on. */

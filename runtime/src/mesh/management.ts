@@ -162,7 +162,8 @@ export class Management {
 
   /** Waits until the model has a loaded copy, has no copy left (every attempt failed), or is gone. */
   async waitForLoadOutcome(modelId: string, deadline: number): Promise<ModelRecord | undefined> {
-    return this.o.registry.models.waitFor(modelId, (r) => !r || loadedCopies(r).length > 0 || !hasAnyCopy(r), deadline,
+    const noCopyLeft = (r: ModelRecord) => !hasAnyCopy(r) && !this.o.placer.loadingHere(modelId);
+    return this.o.registry.models.waitFor(modelId, (r) => !r || loadedCopies(r).length > 0 || noCopyLeft(r), deadline,
       `model ${modelId} to finish loading`);
   }
 

@@ -55,6 +55,11 @@ export class Placer {
     this.localCopies = localCopies;
   }
 
+  /** Whether a load of the model is under way on this instance, claimed in the registry or not yet. */
+  loadingHere(modelId: string): boolean {
+    return this.localCopies.isLoading(modelId);
+  }
+
   /** A peer could not be reached: leave it out of placement for a while (its lease will clean up if it is gone). */
   markSuspect(instanceId: string): void {
     this.suspects.set(instanceId, this.now() + (this.o.suspectMs ?? 10_000));
@@ -138,13 +143,32 @@ export class Placer {
     preferLocal: boolean;
     additional?: boolean;
     excluded?: ReadonlySet<string>;
+    /**
+     * A data-plane call waits on this instance and counts a load here from its dispatch (`LocalCopies.isLoading`),
+     * so a copy placed here may start loading before its claim is written.
+     */
+    callWaitsHere?: boolean;
   }): Promise<EnsureCopyResult> {
     let result: EnsureCopyResult = { kind: 'exists' };
     const excluded = options.excluded;
+    const usable = (r: ModelRecord) => (excluded ? Object.keys(r.copies).some((i) => !excluded.has(i)) : hasAnyCopy(r));
+    // A load under way here may not be claimed in the registry yet (see LocalCopies): it is the copy.
+    if (!options.additional && !excluded?.has(this.o.selfId) && this.loadingHere(modelId)) return { kind: 'exists' };
+    const known = this.o.registry.models.get(modelId);
+    if (options.callWaitsHere && !options.additional && known && !usable(known)) {
+      // A copy for a call waiting here, placed here: the load starts at once and writes its own claim while the
+      // model server loads, instead of after a claim round trip. Calls arriving here meanwhile join that load; a
+      // miss raced on another instance at worst adds a second copy, which the LRU reclaims when space is needed.
+      const placement = this.choose(modelId, known, true, excluded);
+      if (placement.kind === 'chosen' && placement.instanceId === this.o.selfId) {
+        this.o.log.info('placed model', { modelId, on: placement.instanceId, reasons: placement.reasons });
+        this.dispatch(placement.instanceId, modelId, options.priority);
+        return { kind: 'started', instanceId: placement.instanceId };
+      }
+    }
     const record = await this.o.registry.models.update(modelId, (r) => {
       if (!r) throw new MeshError(status.NOT_FOUND, `model ${modelId} is not registered`);
-      const usable = excluded ? Object.keys(r.copies).some((i) => !excluded.has(i)) : hasAnyCopy(r);
-      if (usable && !options.additional) {
+      if (usable(r) && !options.additional) {
         result = { kind: 'exists' };
         return UNCHANGED;
       }

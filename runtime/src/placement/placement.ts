@@ -33,7 +33,11 @@ export interface LoadPlacementRequest {
   readonly excluded?: ReadonlySet<string>;
   /** The instance making the decision. */
   readonly localId?: string;
-  /** Whether the local instance wins ties (a request that arrived here: loading locally saves a hop). */
+  /**
+   * A call that arrived here waits for this copy: the local instance wins whenever it has near-best free space and
+   * no more loads in flight than the least busy, whatever its request rate (loading here saves the call a hop now
+   * and every later call arriving here one too).
+   */
   readonly preferLocal: boolean;
 }
 
@@ -78,8 +82,8 @@ function minimalBy<T>(items: readonly T[], key: (item: T) => number): T[] {
  * Where to load a copy of a model. Order: eligible instances (not leaving, not failed for this model, not
  * already holding it, labels satisfying the type's required labels; preferred labels narrow further when any
  * instance has them) → instances with room (free space within 75% of the best) → fewest loads in flight →
- * lowest request rate → local instance if preferred → random. When nothing has room: the instance whose
- * least recently used copy is oldest (evicting it costs least), then fewest loads in flight.
+ * lowest request rate (skipped when the local instance is preferred and still in) → random. When nothing has room:
+ * the instance whose least recently used copy is oldest (evicting it costs least), then fewest loads in flight.
  */
 export function chooseLoadTarget(request: LoadPlacementRequest, instances: readonly PlacementInstance[],
   constraints: TypeConstraints, random: () => number = Math.random): LoadPlacement {
@@ -113,9 +117,11 @@ export function chooseLoadTarget(request: LoadPlacementRequest, instances: reado
   if (withRoom.length > 0) {
     const bestFree = Math.max(...withRoom.map(freeBytes));
     const nearBest = withRoom.filter((i) => freeBytes(i) >= bestFree * NEAR_BEST_FREE_FRACTION);
-    const leastBusy = minimalBy(minimalBy(nearBest, (i) => i.loadsInFlight), (i) => i.rpm);
+    const fewestLoads = minimalBy(nearBest, (i) => i.loadsInFlight);
+    const local = request.preferLocal ? fewestLoads.find((i) => i.id === request.localId) : undefined;
+    const leastBusy = local ? [local] : minimalBy(fewestLoads, (i) => i.rpm);
     const chosen = pickAmongTies(leastBusy, request.localId, request.preferLocal, random);
-    reasons.push(`${nearBest.length} with near-best free space`, `${leastBusy.length} least busy`,
+    reasons.push(`${nearBest.length} with near-best free space`, local ? 'the local instance, where the call waits' : `${leastBusy.length} least busy`,
       `free ${freeBytes(chosen)} bytes, ${chosen.loadsInFlight} loads in flight, ${chosen.rpm} rpm`);
     return { kind: 'chosen', instanceId: chosen.id, reasons };
   }

@@ -281,7 +281,7 @@ export class Router {
   }
 
   /**
-   * Places a copy (this instance wins ties: the call is here) and waits until one this call may use is loaded, or
+   * Places a copy (on this instance when it has room: the call is here) and waits until one this call may use is loaded, or
    * no usable copy is left loading. Resolves with the load failure to report if the caller gives up, and throws
    * when no instance can take the model at all.
    */
@@ -291,11 +291,13 @@ export class Router {
     const usable = (i: string) => !excluded.has(i);
     const servable = (r: ModelRecord, i: string) => usable(i)
       && (i === this.o.selfId ? this.o.localCopies.cache.get(modelId)?.state === 'loaded' : r.copies[i]?.state === 'loaded');
-    const anyServable = (r: ModelRecord) => Object.keys(r.copies).some((i) => servable(r, i));
-    const placed = await this.o.placer.ensureCopy(modelId, { priority: 'request', preferLocal: true, excluded });
+    // A load here counts from its dispatch, before the registry hears of it (a quick load is never claimed there).
+    const anyServable = (r: ModelRecord) => servable(r, this.o.selfId) || Object.keys(r.copies).some((i) => servable(r, i));
+    const underWay = (r: ModelRecord) => Object.keys(r.copies).some(usable) || (usable(this.o.selfId) && this.o.placer.loadingHere(modelId));
+    const placed = await this.o.placer.ensureCopy(modelId, { priority: 'request', preferLocal: true, excluded, callWaitsHere: true });
     if (placed.kind === 'none') throw this.loadFailure(modelId, placed.reason);
     const record = await this.o.registry.models.waitFor(modelId,
-      (r) => !r || anyServable(r) || !Object.keys(r.copies).some(usable),
+      (r) => !r || anyServable(r) || !underWay(r),
       deadline, `model ${modelId} to load`).catch((err: MeshError) => {
       throw err.code === status.DEADLINE_EXCEEDED ? new MeshError(status.DEADLINE_EXCEEDED, `deadline exceeded while model ${modelId} was loading`) : err;
     });

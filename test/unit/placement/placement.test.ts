@@ -62,6 +62,18 @@ describe('chooseLoadTarget', () => {
     expect(chosenId(chooseLoadTarget(request({ localId: 'c', preferLocal: false }), instances, NO_CONSTRAINTS, sequence(0)))).toBe('a');
   });
 
+  test('a preferred local instance wins over less busy ones by rate, not by free space or loads in flight', () => {
+    const busyHere = [instance('a', { rpm: 0 }), instance('here', { rpm: 5_000, used: 10 * MiB })];
+    const placement = chooseLoadTarget(request({ localId: 'here', preferLocal: true }), busyHere, NO_CONSTRAINTS, sequence(0));
+    expect(chosenId(placement)).toBe('here');
+    expect(placement.kind === 'chosen' && placement.reasons.join('; ')).toContain('the local instance, where the call waits');
+    expect(chosenId(chooseLoadTarget(request({ localId: 'here', preferLocal: false }), busyHere, NO_CONSTRAINTS, sequence(0)))).toBe('a');
+    const loadingHere = [instance('a'), instance('here', { loadsInFlight: 1 })];
+    expect(chosenId(chooseLoadTarget(request({ localId: 'here', preferLocal: true }), loadingHere, NO_CONSTRAINTS, sequence(0.99)))).toBe('a');
+    const fullHere = [instance('a'), instance('here', { used: 90 * MiB })];
+    expect(chosenId(chooseLoadTarget(request({ localId: 'here', preferLocal: true }), fullHere, NO_CONSTRAINTS, sequence(0.99)))).toBe('a');
+  });
+
   test('when no instance has room, the one whose LRU copy is oldest is chosen', () => {
     const instances = [instance('a', { used: 100 * MiB, lruTime: 5_000 }), instance('b', { used: 100 * MiB, lruTime: 1_000 })];
     const placement = chooseLoadTarget(request(), instances, NO_CONSTRAINTS);
