@@ -80,6 +80,11 @@ export const MeshEnv = {
   TLS_CLIENT_AUTH: 'MM_TLS_CLIENT_AUTH',
   TLS_TRUST_CERT_PATH: 'MM_TLS_TRUST_CERT_PATH',
   LOG_LEVEL: 'MM_LOG_LEVEL',
+  /**
+   * How far (percent) V8 lets the old generation grow past what the last full collection kept before collecting
+   * again; 0 leaves V8's own policy (which may let it reach several times the live data).
+   */
+  HEAP_GROWTH_PERCENT: 'MM_HEAP_GROWTH_PERCENT',
   /** `true`: one log line per data-plane call, with its request id (upstream's name). */
   LOG_EACH_INVOKE: 'MM_LOG_EACH_INVOKE',
 } as const;

@@ -78,6 +78,8 @@ export interface MeshConfig {
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** One log line per data-plane call. */
   readonly logEachInvoke: boolean;
+  /** Old-generation growth allowed between full collections, percent; 0 = V8's own policy. */
+  readonly heapGrowthPercent: number;
   readonly tls?: TlsConfig;
   /** Absent: the runtime (or its adapter) fetches models itself and receives the registered path and key. */
   readonly puller?: PullerConfig;
@@ -235,6 +237,7 @@ export function loadConfig(env: Env, version: string, host: () => string = hostn
     idleConnectionTimeoutMs: integer(env, MeshEnv.IDLE_CONNECTION_TIMEOUT_MS, 300_000, 1_000, 86_400_000),
     logLevel: logLevel as MeshConfig['logLevel'],
     logEachInvoke: flag(env, MeshEnv.LOG_EACH_INVOKE, false),
+    heapGrowthPercent: integer(env, MeshEnv.HEAP_GROWTH_PERCENT, 25, 0, 1_000),
     tls: tls(env),
     puller: puller(env),
     version,

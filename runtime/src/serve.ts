@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { ConfigError, loadConfig } from './config';
 import { MeshProcess } from './lifecycle/mesh-process';
 import { createLogger, logProcessWarnings } from './log';
@@ -30,6 +31,10 @@ export async function runServe(argv: readonly string[], env: NodeJS.ProcessEnv, 
     }
     throw e;
   }
+  // The registry is a large, long-lived heap; left to itself V8 lets the old generation reach several times it after
+  // a burst of registrations or loads, and keeps those pages. Bounding the growth keeps the footprint near the live
+  // data, for more frequent full collections (docs/performance.md has the measurements).
+  if (config.heapGrowthPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowthPercent}`);
   const log = createLogger(config.logLevel, { instance: config.instanceId }, (line) => err.write(line));
   logProcessWarnings(log);
   let mesh: MeshProcess;

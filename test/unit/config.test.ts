@@ -19,6 +19,7 @@ describe('loadConfig', () => {
       runtimeData: { kind: 'port', port: 8085 },
       metrics: { enabled: true, port: 2112, scheme: 'http', perModelMetrics: false },
       labels: [],
+      heapGrowthPercent: 25,
       version: '1.2.3',
     });
     expect(Object.isFrozen(config)).toBe(true);
@@ -50,6 +51,7 @@ describe('loadConfig', () => {
     [{ MM_METRICS: 'prometheus:scheme=https' }, 'MM_METRICS scheme=https serves the front door\'s certificate'],
     [{ MM_FAILFAST_UPGRADE_ENABLED: 'yes' }, 'MM_FAILFAST_UPGRADE_ENABLED must be true or false, got "yes"'],
     [{ ROOT_MODEL_DIR: '/m' }, 'ROOT_MODEL_DIR only applies with STORAGE_CONFIG_DIR'],
+    [{ MM_HEAP_GROWTH_PERCENT: '-5' }, 'MM_HEAP_GROWTH_PERCENT must be an integer between 0 and 1000, got -5'],
   ])('%j fails naming the variable', (env, message) => {
     expect(() => load(env as Record<string, string>)).toThrow(ConfigError);
     expect(() => load(env as Record<string, string>)).toThrow(message);
@@ -69,6 +71,11 @@ describe('loadConfig', () => {
     expect(load({}).failFastClearanceMs).toBe(180_000);
     expect(load({ BOOTSTRAP_CLEARANCE_PERIOD_MS: '60000' }).failFastClearanceMs).toBe(60_000);
     expect(load({ MM_FAILFAST_UPGRADE_ENABLED: 'FALSE' }).failFastClearanceMs).toBe(0);
+  });
+
+  test('MM_HEAP_GROWTH_PERCENT bounds old-generation growth; 0 leaves V8 its own policy', () => {
+    expect(load({ MM_HEAP_GROWTH_PERCENT: '0' }).heapGrowthPercent).toBe(0);
+    expect(load({ MM_HEAP_GROWTH_PERCENT: '100' }).heapGrowthPercent).toBe(100);
   });
 
   test('REST can be turned off with port 0', () => {
