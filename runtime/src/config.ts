@@ -237,7 +237,7 @@ export function loadConfig(env: Env, version: string, host: () => string = hostn
     idleConnectionTimeoutMs: integer(env, MeshEnv.IDLE_CONNECTION_TIMEOUT_MS, 300_000, 1_000, 86_400_000),
     logLevel: logLevel as MeshConfig['logLevel'],
     logEachInvoke: flag(env, MeshEnv.LOG_EACH_INVOKE, false),
-    heapGrowthPercent: integer(env, MeshEnv.HEAP_GROWTH_PERCENT, 25, 0, 1_000),
+    heapGrowthPercent: integer(env, MeshEnv.HEAP_GROWTH_PERCENT, 50, 0, 1_000),
     tls: tls(env),
     puller: puller(env),
     version,

@@ -19,7 +19,7 @@ describe('loadConfig', () => {
       runtimeData: { kind: 'port', port: 8085 },
       metrics: { enabled: true, port: 2112, scheme: 'http', perModelMetrics: false },
       labels: [],
-      heapGrowthPercent: 25,
+      heapGrowthPercent: 50,
       version: '1.2.3',
     });
     expect(Object.isFrozen(config)).toBe(true);

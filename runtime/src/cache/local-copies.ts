@@ -153,9 +153,12 @@ export class LocalCopies {
     this.o.onLoadOutcome?.(modelId, { ok: true, loadedElsewhere: false, transient: false });
     const loadedCopy = cache.markLoaded(modelId, loadedSize, loadedAt);
     if (loadedCopy) loadedCopy.maxConcurrency = maxConcurrency;
+    // A copy bigger than its reservation (no prediction, or a low one) must not leave the runtime over capacity.
+    const overflow = this.makeRoom(modelId, cache.used - cache.capacity, loadedAt);
     this.o.onChanged();
     // Calls waiting here for this copy may use it now; the registry hears of it next, for the other instances.
     registry.models.recheck(modelId);
+    for (const victim of overflow) void this.release(victim, `making room for ${modelId}, bigger than predicted`);
     await claim.settle();
     const after = await registry.models.update(modelId, (r) => (r ? {
       ...r,
