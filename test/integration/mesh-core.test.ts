@@ -244,6 +244,21 @@ describe('just-in-time loads', () => {
       client.close();
     }
   });
+
+  test('a miss whose load fails at once on the instance called is loaded on another and the call answered', async () => {
+    const path = modelFile(`jit-${FAILS_ON_FIRST}`, 'refused here: ');
+    await callMesh(meshes[0].client, 'registerModel', { modelId: 'jit-refused', modelInfo: { type: 'example', path, key: '' } });
+    const client = inferenceClient(meshes[0].grpcPort);
+    try {
+      // mesh-0 places the copy on itself (the call is there), its runtime refuses the path, the next candidate loads it.
+      expect(await inferModel(client, 'jit-refused', 'x')).toBe('refused here: x');
+    } finally {
+      client.close();
+    }
+    const copies = (await callMesh(meshes[1].client, 'getModelStatus', { modelId: 'jit-refused' })).modelCopyInfos.map((c) => [c.location, c.copyStatus]);
+    expect(copies).toContainEqual(['mesh-0', ModelStatus.LOADING_FAILED]);
+    expect(copies.filter(([location, s]) => s === ModelStatus.LOADED && location !== 'mesh-0')).toHaveLength(1);
+  });
 });
 
 describe('a distributed LRU cache', () => {
