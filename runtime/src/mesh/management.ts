@@ -6,7 +6,7 @@ import {
 import { MeshError, alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors';
 import { Logger } from '../log';
 import { Placer } from './placer';
-import { hasAnyCopy, loadedCopies, modelStatusInfo, vmodelStatusInfo } from '../registry/model-state';
+import { loadedCopies, modelStatusInfo, vmodelStatusInfo } from '../registry/model-state';
 import { ModelRecord, VModelRecord } from '../registry/records';
 import { DELETE, RecordChanges, Registry, UNCHANGED } from '../registry/registry';
 
@@ -162,8 +162,8 @@ export class Management {
 
   /** Waits until the model has a loaded copy, has no copy left (every attempt failed), or is gone. */
   async waitForLoadOutcome(modelId: string, deadline: number): Promise<ModelRecord | undefined> {
-    const noCopyLeft = (r: ModelRecord) => !hasAnyCopy(r) && !this.o.placer.loadingHere(modelId);
-    return this.o.registry.models.waitFor(modelId, (r) => !r || loadedCopies(r).length > 0 || noCopyLeft(r), deadline,
+    return this.o.registry.models.waitFor(modelId,
+      (r) => !r || loadedCopies(r).length > 0 || !this.o.placer.hasCopyUnderWay(modelId, r), deadline,
       `model ${modelId} to finish loading`);
   }
 

@@ -55,9 +55,13 @@ export class Placer {
     this.localCopies = localCopies;
   }
 
-  /** Whether a load of the model is under way on this instance, claimed in the registry or not yet. */
-  loadingHere(modelId: string): boolean {
-    return this.localCopies.isLoading(modelId);
+  /**
+   * Whether the model has a copy, loaded or loading, on an instance outside `excluded`: one the registry lists, or a
+   * load under way here that a quick load never claims there (see LocalCopies).
+   */
+  hasCopyUnderWay(modelId: string, record: ModelRecord, excluded?: ReadonlySet<string>): boolean {
+    if (excluded ? Object.keys(record.copies).some((i) => !excluded.has(i)) : hasAnyCopy(record)) return true;
+    return !excluded?.has(this.o.selfId) && this.localCopies.isLoading(modelId);
   }
 
   /** A peer could not be reached: leave it out of placement for a while (its lease will clean up if it is gone). */
@@ -144,18 +148,15 @@ export class Placer {
     additional?: boolean;
     excluded?: ReadonlySet<string>;
     /**
-     * A data-plane call waits on this instance and counts a load here from its dispatch (`LocalCopies.isLoading`),
-     * so a copy placed here may start loading before its claim is written.
+     * A data-plane call waits on this instance and counts a load here from its dispatch (`hasCopyUnderWay`), so a
+     * copy placed here may start loading before its claim is written.
      */
     callWaitsHere?: boolean;
   }): Promise<EnsureCopyResult> {
     let result: EnsureCopyResult = { kind: 'exists' };
     const excluded = options.excluded;
-    const usable = (r: ModelRecord) => (excluded ? Object.keys(r.copies).some((i) => !excluded.has(i)) : hasAnyCopy(r));
-    // A load under way here may not be claimed in the registry yet (see LocalCopies): it is the copy.
-    if (!options.additional && !excluded?.has(this.o.selfId) && this.loadingHere(modelId)) return { kind: 'exists' };
     const known = this.o.registry.models.get(modelId);
-    if (options.callWaitsHere && !options.additional && known && !usable(known)) {
+    if (options.callWaitsHere && !options.additional && known && !this.hasCopyUnderWay(modelId, known, excluded)) {
       // A copy for a call waiting here, placed here: the load starts at once and writes its own claim while the
       // model server loads, instead of after a claim round trip. Calls arriving here meanwhile join that load; a
       // miss raced on another instance at worst adds a second copy, which the LRU reclaims when space is needed.
@@ -168,7 +169,7 @@ export class Placer {
     }
     const record = await this.o.registry.models.update(modelId, (r) => {
       if (!r) throw new MeshError(status.NOT_FOUND, `model ${modelId} is not registered`);
-      if (usable(r) && !options.additional) {
+      if (!options.additional && this.hasCopyUnderWay(modelId, r, excluded)) {
         result = { kind: 'exists' };
         return UNCHANGED;
       }

@@ -291,13 +291,12 @@ export class Router {
     const usable = (i: string) => !excluded.has(i);
     const servable = (r: ModelRecord, i: string) => usable(i)
       && (i === this.o.selfId ? this.o.localCopies.cache.get(modelId)?.state === 'loaded' : r.copies[i]?.state === 'loaded');
-    // A load here counts from its dispatch, before the registry hears of it (a quick load is never claimed there).
+    // The copy here may be servable before the registry lists it at all (a quick load is never claimed there).
     const anyServable = (r: ModelRecord) => servable(r, this.o.selfId) || Object.keys(r.copies).some((i) => servable(r, i));
-    const underWay = (r: ModelRecord) => Object.keys(r.copies).some(usable) || (usable(this.o.selfId) && this.o.placer.loadingHere(modelId));
     const placed = await this.o.placer.ensureCopy(modelId, { priority: 'request', preferLocal: true, excluded, callWaitsHere: true });
     if (placed.kind === 'none') throw this.loadFailure(modelId, placed.reason);
     const record = await this.o.registry.models.waitFor(modelId,
-      (r) => !r || anyServable(r) || !underWay(r),
+      (r) => !r || anyServable(r) || !this.o.placer.hasCopyUnderWay(modelId, r, excluded),
       deadline, `model ${modelId} to load`).catch((err: MeshError) => {
       throw err.code === status.DEADLINE_EXCEEDED ? new MeshError(status.DEADLINE_EXCEEDED, `deadline exceeded while model ${modelId} was loading`) : err;
     });
