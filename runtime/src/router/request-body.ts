@@ -1,6 +1,13 @@
-import type { ClientHttp2Stream, ServerHttp2Stream } from 'node:http2';
+import type { ServerHttp2Stream } from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { MeshError } from '../errors';
+
+/** Where the request bytes go: the upstream stream of the current attempt. */
+export interface BodySink {
+  /** False when the sink wants no more until its owner calls `RequestBody.drained`. */
+  write(chunk: Buffer): boolean;
+  end(): void;
+}
 
 /**
  * The caller's request bytes, read once and replayable: a unary request is kept whole so a failed attempt can be
@@ -15,7 +22,7 @@ export class RequestBody {
   /** Bytes left of the frame being read; negative while a frame header is incomplete. */
   private frameRemaining = 0;
   private headerBytes: number[] = [];
-  private sink: ClientHttp2Stream | undefined;
+  private sink: BodySink | undefined;
   private readonly waiters: Array<() => void> = [];
   /** Past this many bytes the body is no longer kept, and the call can no longer be retried. */
   private replayable = true;
@@ -43,6 +50,7 @@ export class RequestBody {
   }
 
   private wake(): void {
+    if (this.waiters.length === 0) return;
     for (const wake of this.waiters.splice(0)) wake();
   }
 
@@ -65,10 +73,8 @@ export class RequestBody {
         }
       }
     }
-    if (this.sink && !this.sink.write(chunk)) {
-      this.stream.pause();
-      this.sink.once('drain', () => this.stream.resume());
-    }
+    // The sink's owner calls `drained` when it may take more.
+    if (this.sink && !this.sink.write(chunk)) this.stream.pause();
     this.wake();
   }
 
@@ -118,7 +124,7 @@ export class RequestBody {
    * Sends the request to `sink`: everything kept so far (or `replacement` instead of the first message), then
    * whatever arrives later. Only one sink at a time; a retry attaches the next one.
    */
-  attach(sink: ClientHttp2Stream, replacement?: Buffer): void {
+  attach(sink: BodySink, replacement?: Buffer): void {
     this.sink = sink;
     let kept = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
     if (replacement) {
@@ -132,6 +138,11 @@ export class RequestBody {
       this.chunks.length = 0;
       this.stream.resume();
     }
+  }
+
+  /** The sink has room again after a write returned false. */
+  drained(): void {
+    this.stream.resume();
   }
 
   detach(): void {

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { ClientResponse } from './client-response';
 import { ConcurrencyGate } from './concurrency-gate';
 import { DataplaneConfig } from './dataplane-config';
-import { forwardOnce } from './forward';
+import { RequestHeaders, forwardOnce } from './forward';
 import { spliceString } from './protobuf-path';
 import { RequestBody } from './request-body';
 import { RoutingId, routingIdFromHeaders, routingIdFromMessage } from './routing-id';
@@ -255,9 +255,9 @@ export class Router {
       call.destination = target.local ? 'local' : 'peer';
       let outcome;
       try {
-        const session = this.o.sessions.get(target.upstream);
+        const connection = this.o.sessions.get(target.upstream);
         const holdBytes = unary ? this.o.maxMessageSize + 5 : 0;
-        const attempt = forwardOnce(session, outgoing, body, replacement, response, canRetry, { holdBytes });
+        const attempt = forwardOnce(connection, outgoing, body, replacement, response, canRetry, { holdBytes });
         call.cancelAttempt = attempt.cancel;
         outcome = await attempt.outcome;
       } finally {
@@ -323,19 +323,19 @@ export class Router {
     return method.startsWith(KSERVE_V2_SERVICE) || this.o.dataplane.rpcConfigs.has(method);
   }
 
-  private outgoingHeaders(incoming: IncomingHttpHeaders, modelId: string, target: Target, deadline: number, requestId: string): OutgoingHttpHeaders {
-    const out: OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(incoming)) {
-      if (name.startsWith(':') || name.startsWith('mm-') || name === 'grpc-timeout' || value === undefined) continue;
-      out[name] = value;
+  private outgoingHeaders(incoming: IncomingHttpHeaders, modelId: string, target: Target, deadline: number, requestId: string): RequestHeaders {
+    const out: RequestHeaders = [[':method', 'POST'], [':path', String(incoming[':path'])]];
+    for (const name in incoming) {
+      if (name.startsWith(':') || name.startsWith('mm-') || name === 'grpc-timeout' || name === REQUEST_ID_HEADER) continue;
+      const value = incoming[name];
+      if (typeof value === 'string') out.push([name, value]);
+      else if (Array.isArray(value)) for (const v of value) out.push([name, v]);
     }
-    out[':method'] = 'POST';
-    out[':path'] = incoming[':path'];
-    out['grpc-timeout'] = formatGrpcTimeout(deadline - Date.now());
-    out[`${RoutingHeaders.MODEL_ID}-bin`] = Buffer.from(modelId, 'utf8').toString('base64');
-    if (isVisibleAscii(modelId)) out[RoutingHeaders.MODEL_ID] = modelId;
-    if (!target.local) out[FORWARDED_BY_HEADER] = this.o.selfId;
-    out[REQUEST_ID_HEADER] = requestId;
+    out.push(['grpc-timeout', formatGrpcTimeout(deadline - Date.now())]);
+    out.push([`${RoutingHeaders.MODEL_ID}-bin`, Buffer.from(modelId, 'utf8').toString('base64')]);
+    if (isVisibleAscii(modelId)) out.push([RoutingHeaders.MODEL_ID, modelId]);
+    if (!target.local) out.push([FORWARDED_BY_HEADER, this.o.selfId]);
+    out.push([REQUEST_ID_HEADER, requestId]);
     return out;
   }
 

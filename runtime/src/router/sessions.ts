@@ -1,10 +1,10 @@
-import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { ClientConnection } from '../h2/client';
 
 /**
- * Long-lived HTTP/2 client sessions, one per upstream (the local runtime's data endpoint, each peer's front door),
- * reconnected on demand. Reusing one session keeps the forward path free of connection set-up.
+ * Long-lived HTTP/2 client connections, one per upstream (the local runtime's data endpoint, each peer's front door),
+ * reconnected on demand. Reusing one connection keeps the forward path free of connection set-up.
  */
 
 /** A TCP upstream with `tls` is a peer's front door serving TLS; the local model server is always plaintext. */
@@ -15,58 +15,51 @@ export function upstreamKey(upstream: Upstream): string {
 }
 
 export class SessionPool {
-  private readonly sessions = new Map<string, http2.ClientHttp2Session>();
+  private readonly connections = new Map<string, ClientConnection>();
   private closed = false;
 
   /** `tls` gives the current client certificate and trust for TLS upstreams (read at each new connection). */
   constructor(private readonly tlsOptions?: () => tls.ConnectionOptions) {}
 
-  /** An open session to `upstream`, connecting if needed. Connection errors surface on the first request's stream. */
-  get(upstream: Upstream): http2.ClientHttp2Session {
+  /** A usable connection to `upstream`, connecting if needed. Connection errors surface on the first request's stream. */
+  get(upstream: Upstream): ClientConnection {
     const key = upstreamKey(upstream);
-    const existing = this.sessions.get(key);
-    if (existing && !existing.closed && !existing.destroyed) return existing;
+    const existing = this.connections.get(key);
+    if (existing?.usable) return existing;
     if (this.closed) throw new Error('session pool is closed');
-    // No Nagle delay: a call's headers and body are separate small writes that must not wait for an ACK.
-    let session: http2.ClientHttp2Session;
+    let connection: ClientConnection;
     if (upstream.kind === 'socket') {
-      session = http2.connect('http://localhost', { peerMaxConcurrentStreams: 1_000, createConnection: () => net.connect(upstream.path) });
+      connection = new ClientConnection(net.connect(upstream.path), { scheme: 'http', authority: 'localhost' });
     } else if (upstream.tls) {
       if (!this.tlsOptions) throw new Error(`no TLS settings for the TLS upstream ${key}`);
-      const options = this.tlsOptions();
-      session = http2.connect(`https://${upstream.host}:${upstream.port}`, {
-        peerMaxConcurrentStreams: 1_000,
-        createConnection: () => tls.connect({ ...options, socket: net.connect({ host: upstream.host, port: upstream.port, noDelay: true }), ALPNProtocols: ['h2'] }),
-      });
+      const socket = tls.connect({ ...this.tlsOptions(), socket: net.connect({ host: upstream.host, port: upstream.port, noDelay: true }), ALPNProtocols: ['h2'] });
+      connection = new ClientConnection(socket, { scheme: 'https', authority: `${upstream.host}:${upstream.port}` });
     } else {
-      session = http2.connect(`http://${upstream.host}:${upstream.port}`, {
-        peerMaxConcurrentStreams: 1_000,
-        createConnection: () => net.connect({ host: upstream.host, port: upstream.port, noDelay: true }),
-      });
+      // No Nagle delay: a call's frames are small writes that must not wait for an ACK.
+      connection = new ClientConnection(net.connect({ host: upstream.host, port: upstream.port, noDelay: true }),
+        { scheme: 'http', authority: `${upstream.host}:${upstream.port}` });
     }
-    // Errors are reported to the streams using the session; the pool only forgets the broken session.
-    session.on('error', () => undefined);
-    const forget = () => {
-      if (this.sessions.get(key) === session) this.sessions.delete(key);
-    };
-    session.on('close', forget);
-    session.on('goaway', forget);
-    session.unref();
-    this.sessions.set(key, session);
-    return session;
+    connection.onClose(() => {
+      if (this.connections.get(key) === connection) this.connections.delete(key);
+    });
+    connection.unref();
+    // A connection told to go away stays until its streams finish; the map then points at its successor.
+    existing?.close();
+    this.connections.set(key, connection);
+    return connection;
   }
 
-  /** Drops the session to an upstream that failed, so the next request connects afresh. */
+  /** Drops the connection to an upstream that failed, so the next request connects afresh. */
   discard(upstream: Upstream): void {
     const key = upstreamKey(upstream);
-    const session = this.sessions.get(key);
-    this.sessions.delete(key);
-    session?.destroy();
+    const connection = this.connections.get(key);
+    this.connections.delete(key);
+    connection?.destroy();
   }
 
   close(): void {
     this.closed = true;
-    for (const session of this.sessions.values()) session.close();
-    this.sessions.clear();
+    for (const connection of this.connections.values()) connection.close();
+    this.connections.clear();
   }
 }

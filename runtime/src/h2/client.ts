@@ -1,0 +1,555 @@
+/* eslint-disable no-bitwise -- HTTP/2 frames and HPACK are bit fields */
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import {
+  CONNECTION_PREFACE, DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW_SIZE, ErrorCode, Flag, Frame, FrameReader, FrameSizeError, FrameType,
+  MAX_WINDOW_SIZE, Setting, frame, settingsPayload, uint32Payload, unpad, writeFrameHeader,
+} from './frames';
+import { HeaderList, HpackDecoder, HpackError, encodeHeaderBlock } from './hpack';
+
+/**
+ * A small HTTP/2 client for the data plane's upstream calls (the local model server, peers' front doors). It does
+ * what forwarding a gRPC call needs and no more: requests with a body, response headers, data and trailers, flow
+ * control both ways, cancellation, the peer's settings, PING and GOAWAY. Compared with `node:http2`'s client it
+ * keeps no per-stream Duplex, emitter or async resource, and writes each turn's frames in one system call: the
+ * forwarding hop is the mesh's hot path.
+ */
+
+/** Response headers or trailers; a repeated name gives an array. */
+export type ResponseHeaders = Record<string, string | string[]>;
+
+/** How a stream ended. `refused`: the peer never processed it, so it is safe to send elsewhere. */
+export type StreamEnd =
+  | { readonly kind: 'ended' }
+  | { readonly kind: 'cancelled' }
+  | { readonly kind: 'reset'; readonly code: number }
+  | { readonly kind: 'refused'; readonly connectFailure: boolean; readonly message: string }
+  | { readonly kind: 'failed'; readonly message: string };
+
+export interface StreamHandlers {
+  /** The first (non-informational) headers; `endStream` when they are also the last (a trailers-only answer). */
+  response(headers: ResponseHeaders, endStream: boolean): void;
+  data(chunk: Buffer): void;
+  trailers(headers: ResponseHeaders): void;
+  /** Called once, last: the response is complete (`ended`) or the stream ended otherwise. */
+  close(end: StreamEnd): void;
+  /** The request's queued bytes fell below the high-water mark after a `write` returned false. */
+  drain(): void;
+}
+
+/** Request bytes queued per stream before `write` asks the caller to wait. */
+const HIGH_WATER_MARK = 1 << 20;
+/** What this side lets the peer send before it hears back: per stream, and for the whole connection. */
+const STREAM_WINDOW = 4 << 20;
+const CONNECTION_WINDOW = 64 << 20;
+/** This side's receive limits, announced in SETTINGS. */
+const MAX_FRAME_SIZE = 1 << 20;
+const HEADER_TABLE_SIZE = 4_096;
+const MAX_HEADER_LIST_SIZE = 1 << 20;
+const MAX_STREAM_ID = 2 ** 31 - 1;
+
+const ignore = () => undefined;
+const NO_HANDLERS: StreamHandlers = { response: ignore, data: ignore, trailers: ignore, close: ignore, drain: ignore };
+
+function toHeaders(list: HeaderList): ResponseHeaders {
+  const out: ResponseHeaders = {};
+  for (const [name, value] of list) {
+    const existing = out[name];
+    if (existing === undefined) out[name] = value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else out[name] = [existing, value];
+  }
+  return out;
+}
+
+export class ClientStream {
+  handlers: StreamHandlers = NO_HANDLERS;
+  /** 0 until the HEADERS frame is sent. */
+  id = 0;
+  /** @internal */ sendWindow: number;
+  /** @internal */ readonly queue: Buffer[] = [];
+  /** @internal */ queuedBytes = 0;
+  /** @internal */ endQueued = false;
+  /** @internal */ localEnded = false;
+  /** @internal */ remoteEnded = false;
+  /** @internal */ responded = false;
+  /** @internal */ closed = false;
+  /** @internal */ needsDrain = false;
+  /** @internal */ paused = false;
+  /** Received bytes not yet given back to the peer as window. */
+  /** @internal */ unacked = 0;
+
+  constructor(private readonly connection: ClientConnection, readonly headerBlock: Buffer, sendWindow: number) {
+    this.sendWindow = sendWindow;
+  }
+
+  /** Queues request bytes; false once more than the high-water mark waits (then wait for `drain`). */
+  write(chunk: Buffer): boolean {
+    if (this.closed || this.endQueued) return true;
+    if (chunk.length > 0) {
+      this.queue.push(chunk);
+      this.queuedBytes += chunk.length;
+      this.connection.schedule(this);
+    }
+    if (this.queuedBytes > HIGH_WATER_MARK) this.needsDrain = true;
+    return !this.needsDrain;
+  }
+
+  /** Ends the request (END_STREAM after the queued bytes). */
+  end(): void {
+    if (this.closed || this.endQueued) return;
+    this.endQueued = true;
+    this.connection.schedule(this);
+  }
+
+  /** Stops giving the peer window for this stream until `resume`: HTTP/2 flow control then holds the sender back. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.connection.credit(this, 0);
+  }
+
+  /** Abandons the stream: RST_STREAM(CANCEL) if it was sent; `close` gets `cancelled`. */
+  cancel(): void {
+    this.connection.cancel(this);
+  }
+}
+
+export interface ClientConnectionOptions {
+  /** Sent as `:authority`. */
+  readonly authority: string;
+  readonly scheme: 'http' | 'https';
+}
+
+/**
+ * One HTTP/2 connection over `socket` (plain, TLS with ALPN h2, or a Unix socket). Requests may be made at once;
+ * they go out when the socket connects. A connection that failed, was told GOAWAY or ran out of stream ids takes no
+ * more requests (`usable` is false); the pool then opens a new one.
+ */
+export class ClientConnection {
+  private readonly streams = new Map<number, ClientStream>();
+  /** Requests waiting for the peer's concurrent-stream limit. */
+  private readonly waiting: ClientStream[] = [];
+  /** Streams with frames to write at the end of this turn. */
+  private readonly dirty = new Set<ClientStream>();
+  private flushScheduled = false;
+  private nextStreamId = 1;
+  private peerMaxConcurrent = Infinity;
+  private peerInitialWindow = DEFAULT_WINDOW_SIZE;
+  private peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
+  private sendWindow = DEFAULT_WINDOW_SIZE;
+  private connectionUnacked = 0;
+  private readonly decoder = new HpackDecoder(HEADER_TABLE_SIZE, MAX_HEADER_LIST_SIZE);
+  private readonly reader: FrameReader;
+  /** A header block spread over HEADERS + CONTINUATION frames. */
+  private headerBlock: { streamId: number; flags: number; parts: Buffer[]; size: number } | undefined;
+  /** The peer's first SETTINGS arrived: this is a working HTTP/2 connection. */
+  private established = false;
+  private goingAway = false;
+  private destroyed = false;
+  private closeWhenIdle = false;
+  private failure: string | undefined;
+  private readonly closeListeners: Array<() => void> = [];
+  /** `:scheme` and `:authority`, the same on every request. */
+  private readonly pseudoHeaders: Buffer;
+
+  constructor(private readonly socket: Socket | TLSSocket, options: ClientConnectionOptions) {
+    this.reader = new FrameReader(MAX_FRAME_SIZE, (f) => this.onFrame(f));
+    this.pseudoHeaders = encodeHeaderBlock([[':scheme', options.scheme], [':authority', options.authority]]);
+    socket.setNoDelay?.(true);
+    socket.cork();
+    socket.write(CONNECTION_PREFACE);
+    socket.write(frame(FrameType.SETTINGS, 0, 0, settingsPayload([
+      [Setting.ENABLE_PUSH, 0],
+      [Setting.INITIAL_WINDOW_SIZE, STREAM_WINDOW],
+      [Setting.MAX_FRAME_SIZE, MAX_FRAME_SIZE],
+      [Setting.HEADER_TABLE_SIZE, HEADER_TABLE_SIZE],
+      [Setting.MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST_SIZE],
+    ])));
+    socket.write(frame(FrameType.WINDOW_UPDATE, 0, 0, uint32Payload(CONNECTION_WINDOW - DEFAULT_WINDOW_SIZE)));
+    process.nextTick(() => socket.uncork());
+    socket.on('secureConnect', () => {
+      const alpn = (socket as TLSSocket).alpnProtocol;
+      if (alpn !== 'h2') this.fail(`the peer did not agree to HTTP/2 over TLS (ALPN ${alpn || 'none'})`, ErrorCode.PROTOCOL_ERROR);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.reader.push(chunk);
+      } catch (err) {
+        const code = err instanceof FrameSizeError ? ErrorCode.FRAME_SIZE_ERROR
+          : err instanceof HpackError ? ErrorCode.COMPRESSION_ERROR : ErrorCode.PROTOCOL_ERROR;
+        this.fail(`HTTP/2 error from the peer: ${(err as Error).message}`, code);
+      }
+    });
+    socket.on('error', (err) => {
+      this.failure ??= err.message;
+    });
+    socket.on('close', () => this.fail(this.failure ?? 'the connection closed'));
+  }
+
+  /** Takes new requests: not failed, not told to go away, stream ids left. */
+  get usable(): boolean {
+    return !this.destroyed && !this.goingAway && !this.closeWhenIdle && this.nextStreamId <= MAX_STREAM_ID;
+  }
+
+  /** Streams sent or waiting to be sent. */
+  get activeStreams(): number {
+    return this.streams.size + this.waiting.length;
+  }
+
+  onClose(listener: () => void): void {
+    if (this.destroyed) listener();
+    else this.closeListeners.push(listener);
+  }
+
+  unref(): void {
+    this.socket.unref();
+  }
+
+  /**
+   * Starts a request. `headers` are [name, value] pairs, pseudo-headers (`:method`, `:path`) first; `:scheme` and
+   * `:authority` are added. Frames go out at the end of the current turn, with whatever the caller wrote by then.
+   */
+  request(headers: ReadonlyArray<readonly [string, string]>): ClientStream {
+    const block = encodeHeaderBlock(headers, this.pseudoHeaders);
+    const stream = new ClientStream(this, block, this.peerInitialWindow);
+    if (!this.usable) {
+      const message = this.failure ?? 'the connection is closing';
+      process.nextTick(() => this.finish(stream, { kind: 'refused', connectFailure: !this.established, message }));
+      return stream;
+    }
+    if (this.streams.size < this.peerMaxConcurrent) this.schedule(stream);
+    else this.waiting.push(stream);
+    return stream;
+  }
+
+  /** Graceful close: no new requests; the socket closes once the streams in flight are done. */
+  close(): void {
+    this.closeWhenIdle = true;
+    if (this.activeStreams === 0) this.destroy();
+  }
+
+  destroy(): void {
+    this.fail('the connection was closed by this side', ErrorCode.NO_ERROR);
+  }
+
+  /** @internal Marks `stream` as having frames to send this turn. */
+  schedule(stream: ClientStream): void {
+    if (stream.closed) return;
+    this.dirty.add(stream);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(() => this.flush());
+    }
+  }
+
+  /** @internal Gives the peer back `bytes` of window for `stream` (and whatever a paused stream held back). */
+  credit(stream: ClientStream, bytes: number): void {
+    stream.unacked += bytes;
+    if (stream.paused || stream.closed || stream.remoteEnded || stream.id === 0) return;
+    // Batched: one WINDOW_UPDATE per half window consumed, not one per DATA frame.
+    if (stream.unacked >= STREAM_WINDOW / 2) {
+      this.socket.write(frame(FrameType.WINDOW_UPDATE, 0, stream.id, uint32Payload(stream.unacked)));
+      stream.unacked = 0;
+    }
+  }
+
+  /** @internal */
+  cancel(stream: ClientStream): void {
+    if (stream.closed) return;
+    if (stream.id !== 0) this.socket.write(frame(FrameType.RST_STREAM, 0, stream.id, uint32Payload(ErrorCode.CANCEL)));
+    this.finish(stream, { kind: 'cancelled' });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.destroyed) return;
+    this.socket.cork();
+    for (const stream of this.dirty) {
+      this.dirty.delete(stream);
+      if (stream.closed) continue;
+      if (stream.id === 0 && !this.start(stream)) continue;
+      this.sendData(stream);
+    }
+    this.socket.uncork();
+  }
+
+  /** Sends a waiting stream's HEADERS; false if it cannot start now. */
+  private start(stream: ClientStream): boolean {
+    if (this.streams.size >= this.peerMaxConcurrent) {
+      if (!this.waiting.includes(stream)) this.waiting.push(stream);
+      return false;
+    }
+    if (this.nextStreamId > MAX_STREAM_ID) {
+      this.finish(stream, { kind: 'refused', connectFailure: false, message: 'the connection ran out of stream ids' });
+      return false;
+    }
+    stream.id = this.nextStreamId;
+    this.nextStreamId += 2;
+    this.streams.set(stream.id, stream);
+    // A request whose whole body is already here and fits the windows goes out as HEADERS + DATA(END_STREAM).
+    const endNow = stream.endQueued && stream.queuedBytes === 0;
+    this.writeHeaders(stream.id, stream.headerBlock, endNow);
+    if (endNow) stream.localEnded = true;
+    return true;
+  }
+
+  private writeHeaders(streamId: number, block: Buffer, endStream: boolean): void {
+    const max = this.peerMaxFrameSize;
+    const first = block.subarray(0, max);
+    const last = block.length <= max;
+    this.socket.write(frame(FrameType.HEADERS, (endStream ? Flag.END_STREAM : 0) | (last ? Flag.END_HEADERS : 0), streamId, first));
+    for (let pos = max; pos < block.length; pos += max) {
+      const end = Math.min(pos + max, block.length);
+      this.socket.write(frame(FrameType.CONTINUATION, end === block.length ? Flag.END_HEADERS : 0, streamId, block.subarray(pos, end)));
+    }
+  }
+
+  /** Sends queued request bytes as far as the windows allow, then END_STREAM once everything is out. */
+  private sendData(stream: ClientStream): void {
+    while (stream.queue.length > 0) {
+      const allowed = Math.min(stream.sendWindow, this.sendWindow, this.peerMaxFrameSize);
+      if (allowed <= 0) return;
+      const chunk = stream.queue[0];
+      const take = Math.min(allowed, chunk.length);
+      const piece = take === chunk.length ? chunk : chunk.subarray(0, take);
+      if (take === chunk.length) stream.queue.shift(); else stream.queue[0] = chunk.subarray(take);
+      stream.queuedBytes -= take;
+      stream.sendWindow -= take;
+      this.sendWindow -= take;
+      const endStream = stream.endQueued && stream.queue.length === 0;
+      const header = Buffer.allocUnsafe(9);
+      writeFrameHeader(header, 0, FrameType.DATA, endStream ? Flag.END_STREAM : 0, stream.id, take);
+      this.socket.write(header);
+      this.socket.write(piece);
+      if (endStream) stream.localEnded = true;
+    }
+    if (stream.endQueued && !stream.localEnded) {
+      this.socket.write(frame(FrameType.DATA, Flag.END_STREAM, stream.id));
+      stream.localEnded = true;
+    }
+    if (stream.needsDrain && stream.queuedBytes <= HIGH_WATER_MARK / 2) {
+      stream.needsDrain = false;
+      stream.handlers.drain();
+    }
+    if (stream.localEnded && stream.remoteEnded) this.finish(stream, { kind: 'ended' });
+  }
+
+  private onFrame(f: Frame): void {
+    if (this.headerBlock && (f.type !== FrameType.CONTINUATION || f.streamId !== this.headerBlock.streamId)) {
+      throw new Error('a header block was interrupted by another frame');
+    }
+    switch (f.type) {
+      case FrameType.DATA: return this.onData(f);
+      case FrameType.HEADERS: return this.onHeaders(f);
+      case FrameType.CONTINUATION: return this.onContinuation(f);
+      case FrameType.RST_STREAM: return this.onReset(f);
+      case FrameType.SETTINGS: return this.onSettings(f);
+      case FrameType.PING:
+        if ((f.flags & Flag.ACK) === 0) this.socket.write(frame(FrameType.PING, Flag.ACK, 0, Buffer.from(f.payload)));
+        return;
+      case FrameType.GOAWAY: return this.onGoaway(f);
+      case FrameType.WINDOW_UPDATE: return this.onWindowUpdate(f);
+      case FrameType.PUSH_PROMISE: throw new Error('PUSH_PROMISE although push is disabled');
+      default: return; // PRIORITY and unknown frame types carry nothing this client uses.
+    }
+  }
+
+  private onData(f: Frame): void {
+    // Flow control counts the whole frame, padding included, whoever it was for.
+    this.connectionUnacked += f.payload.length;
+    if (this.connectionUnacked >= CONNECTION_WINDOW / 2) {
+      this.socket.write(frame(FrameType.WINDOW_UPDATE, 0, 0, uint32Payload(this.connectionUnacked)));
+      this.connectionUnacked = 0;
+    }
+    const stream = this.streams.get(f.streamId);
+    if (!stream || stream.remoteEnded) return;
+    const data = unpad(f);
+    if (!stream.responded) {
+      this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, 'the peer sent data before response headers');
+      return;
+    }
+    this.credit(stream, f.payload.length);
+    if (data.length > 0) stream.handlers.data(data);
+    if (f.flags & Flag.END_STREAM) this.remoteEnd(stream);
+  }
+
+  private onHeaders(f: Frame): void {
+    let block = unpad(f);
+    if (f.flags & Flag.PRIORITY) block = block.subarray(5);
+    if (f.flags & Flag.END_HEADERS) {
+      this.onHeaderBlock(f.streamId, f.flags, block);
+    } else {
+      this.headerBlock = { streamId: f.streamId, flags: f.flags, parts: [Buffer.from(block)], size: block.length };
+    }
+  }
+
+  private onContinuation(f: Frame): void {
+    const pending = this.headerBlock;
+    if (!pending) throw new Error('CONTINUATION without HEADERS');
+    pending.parts.push(Buffer.from(f.payload));
+    pending.size += f.payload.length;
+    if (pending.size > MAX_HEADER_LIST_SIZE) throw new Error(`header block larger than ${MAX_HEADER_LIST_SIZE} bytes`);
+    if (f.flags & Flag.END_HEADERS) {
+      this.headerBlock = undefined;
+      this.onHeaderBlock(pending.streamId, pending.flags, Buffer.concat(pending.parts, pending.size));
+    }
+  }
+
+  private onHeaderBlock(streamId: number, flags: number, block: Buffer): void {
+    // Decoded whatever the stream's state: the decoder's table must see every block.
+    const headers = toHeaders(this.decoder.decode(block));
+    const stream = this.streams.get(streamId);
+    if (!stream || stream.remoteEnded) return;
+    const endStream = (flags & Flag.END_STREAM) !== 0;
+    if (!stream.responded) {
+      const code = Number(headers[':status']);
+      // Informational (1xx) answers precede the real one.
+      if (code >= 100 && code < 200 && !endStream) return;
+      stream.responded = true;
+      stream.handlers.response(headers, endStream);
+    } else if (endStream) {
+      stream.handlers.trailers(headers);
+    } else {
+      this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, 'the peer sent trailers without ending the stream');
+      return;
+    }
+    if (endStream) this.remoteEnd(stream);
+  }
+
+  private remoteEnd(stream: ClientStream): void {
+    stream.remoteEnded = true;
+    if (stream.localEnded) {
+      this.finish(stream, { kind: 'ended' });
+    } else {
+      // The answer is complete while the request is still open: the peer needs nothing more from us.
+      this.socket.write(frame(FrameType.RST_STREAM, 0, stream.id, uint32Payload(ErrorCode.NO_ERROR)));
+      this.finish(stream, { kind: 'ended' });
+    }
+  }
+
+  private onReset(f: Frame): void {
+    const stream = this.streams.get(f.streamId);
+    if (!stream) return;
+    const code = f.payload.length >= 4 ? f.payload.readUInt32BE(0) : ErrorCode.PROTOCOL_ERROR;
+    this.finish(stream, code === ErrorCode.REFUSED_STREAM
+      ? { kind: 'refused', connectFailure: false, message: 'the peer refused the stream' }
+      : { kind: 'reset', code });
+  }
+
+  private onSettings(f: Frame): void {
+    if (f.flags & Flag.ACK) return;
+    if (f.payload.length % 6 !== 0) throw new FrameSizeError('SETTINGS payload is not a multiple of 6 bytes');
+    for (let pos = 0; pos < f.payload.length; pos += 6) {
+      const id = f.payload.readUInt16BE(pos);
+      const value = f.payload.readUInt32BE(pos + 2);
+      if (id === Setting.MAX_CONCURRENT_STREAMS) {
+        this.peerMaxConcurrent = value;
+      } else if (id === Setting.INITIAL_WINDOW_SIZE) {
+        if (value > MAX_WINDOW_SIZE) throw new Error(`initial window size ${value} above 2^31-1`);
+        const delta = value - this.peerInitialWindow;
+        this.peerInitialWindow = value;
+        for (const stream of this.streams.values()) stream.sendWindow += delta;
+        for (const stream of this.waiting) stream.sendWindow += delta;
+      } else if (id === Setting.MAX_FRAME_SIZE) {
+        if (value < DEFAULT_MAX_FRAME_SIZE || value > 16_777_215) throw new Error(`max frame size ${value} out of range`);
+        this.peerMaxFrameSize = value;
+      }
+    }
+    this.socket.write(frame(FrameType.SETTINGS, Flag.ACK, 0));
+    this.established = true;
+    this.startWaiting();
+    for (const stream of this.streams.values()) if (stream.queue.length > 0) this.schedule(stream);
+  }
+
+  private onGoaway(f: Frame): void {
+    const lastStreamId = f.payload.readUInt32BE(0) & 0x7fffffff;
+    const code = f.payload.readUInt32BE(4);
+    this.goingAway = true;
+    const message = `the peer is going away (HTTP/2 code ${code})`;
+    for (const stream of [...this.streams.values()]) {
+      if (stream.id > lastStreamId) this.finish(stream, { kind: 'refused', connectFailure: false, message });
+    }
+    for (const stream of this.waiting.splice(0)) this.finish(stream, { kind: 'refused', connectFailure: false, message });
+    // Later requests are refused with the peer's reason.
+    this.failure = message;
+    if (this.streams.size === 0) this.fail(message, ErrorCode.NO_ERROR);
+  }
+
+  private onWindowUpdate(f: Frame): void {
+    const increment = f.payload.readUInt32BE(0) & 0x7fffffff;
+    if (f.streamId === 0) {
+      if (increment === 0 || this.sendWindow + increment > MAX_WINDOW_SIZE) throw new Error('invalid connection WINDOW_UPDATE');
+      this.sendWindow += increment;
+      for (const stream of this.streams.values()) if (stream.queue.length > 0) this.schedule(stream);
+      return;
+    }
+    const stream = this.streams.get(f.streamId);
+    if (!stream) return;
+    if (increment === 0 || stream.sendWindow + increment > MAX_WINDOW_SIZE) {
+      this.resetStream(stream, ErrorCode.FLOW_CONTROL_ERROR, 'invalid stream WINDOW_UPDATE');
+      return;
+    }
+    stream.sendWindow += increment;
+    if (stream.queue.length > 0) this.schedule(stream);
+  }
+
+  private startWaiting(): void {
+    while (this.waiting.length > 0 && this.streams.size + this.dirtyUnstarted() < this.peerMaxConcurrent) {
+      this.schedule(this.waiting.shift()!);
+    }
+  }
+
+  private dirtyUnstarted(): number {
+    let n = 0;
+    for (const stream of this.dirty) if (stream.id === 0) n++;
+    return n;
+  }
+
+  private resetStream(stream: ClientStream, code: number, message: string): void {
+    this.socket.write(frame(FrameType.RST_STREAM, 0, stream.id, uint32Payload(code)));
+    this.finish(stream, { kind: 'failed', message });
+  }
+
+  private finish(stream: ClientStream, end: StreamEnd): void {
+    if (stream.closed) return;
+    stream.closed = true;
+    stream.queue.length = 0;
+    stream.queuedBytes = 0;
+    this.dirty.delete(stream);
+    if (stream.id !== 0) this.streams.delete(stream.id);
+    const waitingAt = this.waiting.indexOf(stream);
+    if (waitingAt >= 0) this.waiting.splice(waitingAt, 1);
+    stream.handlers.close(end);
+    if (this.destroyed) return;
+    this.startWaiting();
+    if ((this.goingAway || this.closeWhenIdle) && this.activeStreams === 0) this.destroy();
+  }
+
+  /** Ends the connection: every stream still open gets `refused` (never sent) or `failed`. */
+  private fail(message: string, code?: number): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.failure ??= message;
+    if (code !== undefined && !this.socket.destroyed) {
+      // GOAWAY names the last stream the peer may have started; none here (this side never accepts streams).
+      this.socket.end(frame(FrameType.GOAWAY, 0, 0, uint32Payload(0, code)));
+      setTimeout(() => this.socket.destroy(), 1_000).unref();
+    } else {
+      this.socket.destroy();
+    }
+    const sent = [...this.streams.values()];
+    const unsent = [...this.waiting.splice(0), ...[...this.dirty].filter((s) => s.id === 0)];
+    this.streams.clear();
+    this.dirty.clear();
+    for (const stream of unsent) this.finish(stream, { kind: 'refused', connectFailure: !this.established, message });
+    for (const stream of sent) {
+      this.finish(stream, this.established ? { kind: 'failed', message } : { kind: 'refused', connectFailure: true, message });
+    }
+    for (const listener of this.closeListeners.splice(0)) listener();
+  }
+}
