@@ -13,9 +13,10 @@ import { ExampleRuntimeHandle, MeshHandle, callMesh } from '../test/harness/mode
 import { waitFor } from '../test/harness/wait';
 
 /**
- * Routing overhead: the same ModelInfer call sent straight to a runtime (the baseline), through the mesh instance
- * that holds the model's copy, and through another instance that forwards it there (one peer hop), each at
- * concurrency 1 and 64, all measured in one run on one machine.
+ * Routing overhead: the same ModelInfer call sent straight to a runtime (the baseline), through a TCP relay that
+ * parses nothing (what any hop costs here), through the mesh instance that holds the model's copy, and through
+ * another instance that forwards it there (one peer hop), each at concurrency 1 and 64, all measured in one run on
+ * one machine.
  */
 
 /** Per target and concurrency: warm-up, then the measured time split into slices that alternate between targets. */
@@ -32,7 +33,7 @@ const INPUT = 'x';
 const LOCAL_P50_DELTA_LIMIT_US = 250;
 const LOCAL_THROUGHPUT_RATIO_MIN = 0.6;
 
-type TargetName = 'direct' | 'local-copy' | 'peer-hop';
+type TargetName = 'direct' | 'tcp-relay' | 'local-copy' | 'peer-hop';
 
 interface Target {
   readonly name: TargetName;
@@ -64,7 +65,7 @@ export async function routing(options: ScenarioOptions): Promise<ScenarioResult>
     const modelId = await placeOnFirstMesh(cluster, progress);
     progress(`routing: model ${modelId} has its only copy on mesh-0`);
 
-    const targets = targetsOf(runtimes[0], meshes);
+    const targets = targetsOf(runtimes[0], await cluster.startTcpRelay('tcp-relay', runtimes[0].port), meshes);
     const request = exampleRequest(INPUT);
     const metadata = modelMetadata(modelId);
 
@@ -139,9 +140,10 @@ export async function routing(options: ScenarioOptions): Promise<ScenarioResult>
   });
 }
 
-function targetsOf(runtime: ExampleRuntimeHandle, meshes: readonly MeshHandle[]): Target[] {
+function targetsOf(runtime: ExampleRuntimeHandle, relayPort: number, meshes: readonly MeshHandle[]): Target[] {
   return [
     { name: 'direct', label: 'direct to runtime-0', port: runtime.port },
+    { name: 'tcp-relay', label: 'TCP relay -> runtime-0', port: relayPort },
     { name: 'local-copy', label: 'mesh-0 (local copy)', port: meshes[0].grpcPort },
     { name: 'peer-hop', label: 'mesh-1 -> mesh-0 (peer hop)', port: meshes[1].grpcPort },
   ];
@@ -238,6 +240,7 @@ function render({ rows, targets, checks, problems, machine, loadAverageEnd, peri
       + ` in ${periods.slices} slices taking turns with the other targets`
       + `${quick ? ' (--quick: a smoke run, not figures to quote)' : ''}.`,
     'Ratios and deltas are against the direct row at the same concurrency, measured in this run.',
+    'The TCP relay is a process that pipes bytes to runtime-0 and parses nothing: the cheapest hop any proxy could be here.',
     `The meshes ${meshMetrics ? 'serve Prometheus metrics and record every call, as in production' : 'run with metrics off (--metrics off)'}.`,
     machineLine(machine, loadAverageEnd, 'The client, 2 meshes, 2 example runtimes and etcd'),
     '',

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -7,6 +8,7 @@ import { EtcdServer, startEtcd } from '../../test/harness/etcd';
 import { ExampleRuntimeHandle, MeshHandle, etcdConnectionFile, startExampleRuntime, startMesh } from '../../test/harness/modelmesh';
 import { freePort } from '../../test/harness/ports';
 import { ProcessGroup } from '../../test/harness/processes';
+import { waitFor } from '../../test/harness/wait';
 
 /**
  * The topology every scenario measures: a private etcd, two example runtimes and two meshes (mesh-i in front of
@@ -95,6 +97,17 @@ export class BenchCluster {
     }
   }
 
+  /**
+   * Starts a process that relays TCP bytes between a new port and `targetPort`, parsing nothing: the cheapest hop
+   * any proxy could be on this machine, to set the mesh's hop against. Resolves with the new port.
+   */
+  async startTcpRelay(name: string, targetPort: number): Promise<number> {
+    const port = await freePort();
+    this.group.spawn(process.execPath, ['-e', TCP_RELAY, String(port), String(targetPort)], { name });
+    await waitFor(`${name} to listen on ${port}`, () => canConnect(port), { timeoutMs: 10_000 });
+    return port;
+  }
+
   /** Stops mesh `index` (SIGTERM, so it leaves cleanly) and starts it again; resolves with spawn-to-ready milliseconds. */
   async restartMesh(index: number): Promise<number> {
     this.meshes[index].client.close();
@@ -127,6 +140,28 @@ export class BenchCluster {
     const mesh = await startMesh(this.group, { instanceId: `mesh-${i}`, runtimePort: this.runtimes[i].port, kvStore: this.kvStore, env });
     return [mesh, performance.now() - began];
   }
+}
+
+/** The relay's program (`node -e`): one upstream connection per client connection, bytes piped both ways, no Nagle delay. */
+const TCP_RELAY = `
+const net = require('node:net');
+const [port, target] = process.argv.slice(1).map(Number);
+net.createServer({ noDelay: true }, (client) => {
+  const upstream = net.connect({ host: '127.0.0.1', port: target, noDelay: true });
+  client.pipe(upstream).pipe(client);
+  client.on('error', () => upstream.destroy());
+  upstream.on('error', () => client.destroy());
+}).listen(port, '127.0.0.1');
+`;
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
 }
 
 /** Resident set size of a running process in bytes (Linux: VmRSS in /proc/<pid>/status). */
