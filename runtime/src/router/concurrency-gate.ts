@@ -11,9 +11,14 @@ export class ConcurrencyGate {
 
   constructor(private readonly maxQueued: number) {}
 
+  /** `copy` is at its limit: a call must `admit` (wait its turn) before it is counted. */
+  mustWait(copy: LocalCopy): boolean {
+    return copy.maxConcurrency > 0 && copy.inFlight >= copy.maxConcurrency;
+  }
+
   /** Resolves once `copy` may take one more call (the caller then counts it in `copy.inFlight`). */
   async admit(copy: LocalCopy): Promise<void> {
-    while (copy.maxConcurrency > 0 && copy.inFlight >= copy.maxConcurrency) {
+    while (this.mustWait(copy)) {
       let queue = this.queues.get(copy.modelId);
       if (!queue) this.queues.set(copy.modelId, queue = []);
       if (queue.length >= this.maxQueued) {

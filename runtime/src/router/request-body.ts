@@ -101,9 +101,14 @@ export class RequestBody {
     }
   }
 
-  /** Resolves once the caller has sent everything (or the body failed): a unary call then goes upstream in one write. */
+  /** The caller has sent everything (or the body failed, or no more is taken until a sink attaches). */
+  get isComplete(): boolean {
+    return this.ended || this.failure !== undefined || this.heldBack;
+  }
+
+  /** Resolves once `isComplete`: a unary call then goes upstream in one write. */
   async complete(): Promise<void> {
-    while (!this.ended && !this.failure && !this.heldBack) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    while (!this.isComplete) await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 
   /** Resolves with the first complete message (kept bytes must include it), or rejects if the request ends or fails first. */

@@ -38,6 +38,8 @@ export const FORWARDED_BY_HEADER = 'mm-forwarded-by';
 /** Carries a call's id across hops (the caller's, else one the first instance makes). */
 export const REQUEST_ID_HEADER = 'x-request-id';
 
+const MAX_REMEMBERED_PEERS = 1_024;
+
 /** Every method of the KServe v2 gRPC service is unary. */
 const KSERVE_V2_SERVICE = 'inference.GRPCInferenceService/';
 
@@ -97,6 +99,8 @@ export class Router {
   private readonly inFlight = new Map<string, number>();
   private forwarding = 0;
   private readonly gate: ConcurrencyGate;
+  /** One `Upstream` per peer address, so the session pool finds its connection without building a key per call. */
+  private readonly peerUpstreams = new Map<string, Upstream>();
 
   constructor(private readonly o: RouterOptions) {
     this.gate = new ConcurrencyGate(o.maxQueuedPerCopy);
@@ -171,9 +175,8 @@ export class Router {
     }
   }
 
-  /** The concrete model a routing id names now. */
-  private async resolve(id: RoutingId): Promise<string> {
-    if (id.kind === 'model') return id.id;
+  /** The concrete model a vmodel id (or a name that may be either) names now. */
+  private async resolve(id: Extract<RoutingId, { kind: 'vmodel' }>): Promise<string> {
     const known = this.o.registry.vmodels.get(id.id);
     if (known) return known.active;
     // A name that is a known model needs no store round trip on every call; only an unknown name is read strongly.
@@ -187,7 +190,14 @@ export class Router {
   private target(instanceId: string): Target | undefined {
     if (instanceId === this.o.selfId) return { instanceId, local: true, upstream: this.o.runtimeData };
     const peer = this.o.cluster.get(instanceId);
-    return peer && !peer.shuttingDown ? { instanceId, local: false, upstream: peerUpstream(peer.address, this.o.peerTls) } : undefined;
+    if (!peer || peer.shuttingDown) return undefined;
+    let upstream = this.peerUpstreams.get(peer.address);
+    if (!upstream) {
+      // Addresses of departed peers accumulate over months of pod churn: start over now and then.
+      if (this.peerUpstreams.size >= MAX_REMEMBERED_PEERS) this.peerUpstreams.clear();
+      this.peerUpstreams.set(peer.address, upstream = peerUpstream(peer.address, this.o.peerTls));
+    }
+    return { instanceId, local: false, upstream };
   }
 
   private async serve(id: RoutingId, forwardedBy: boolean, headers: IncomingHttpHeaders, body: RequestBody,
@@ -200,10 +210,11 @@ export class Router {
     const unary = this.knownUnary(headers);
     // A unary request is complete before anyone can answer it: sending its headers and body upstream together saves
     // the model server a wake-up and a read.
-    if (unary) await body.complete();
+    if (unary && !body.isComplete) await body.complete();
     while (!response.done) {
       if (body.error) throw body.error;
-      const modelId = await this.resolve(id);
+      // A model id needs no lookup: no promise, no extra turn on the hot path.
+      const modelId = id.kind === 'model' ? id.id : await this.resolve(id);
       call.modelId = modelId;
       // A name that turned out to be a model id (REST, or model_name in the request) was no vmodel.
       call.vModelId = id.kind === 'vmodel' && !(id.orModel && modelId === id.id) ? id.id : undefined;
@@ -244,7 +255,7 @@ export class Router {
       const replacement = inject ? frameMessage(spliceString(message, injectionPath, modelId)) : undefined;
       const canRetry = () => attempts < this.o.maxAttempts && body.canReplay && !forwardedBy;
       if (target.local && localCopy) {
-        await this.gate.admit(localCopy);
+        if (this.gate.mustWait(localCopy)) await this.gate.admit(localCopy);
         if (response.done) {
           // The call ended while it waited: hand its turn to the next waiter.
           this.gate.release(modelId);
