@@ -48,6 +48,11 @@ const HEADER_TABLE_SIZE = 4_096;
 const MAX_HEADER_LIST_SIZE = 1 << 20;
 const MAX_STREAM_ID = 2 ** 31 - 1;
 
+/** Payload sizes fixed by the protocol (GOAWAY: at least this, followed by debug data). */
+const FIXED_PAYLOAD_SIZE: Partial<Record<number, number>> = {
+  [FrameType.RST_STREAM]: 4, [FrameType.PING]: 8, [FrameType.GOAWAY]: 8, [FrameType.WINDOW_UPDATE]: 4,
+};
+
 const ignore = () => undefined;
 const NO_HANDLERS: StreamHandlers = { response: ignore, data: ignore, trailers: ignore, close: ignore, drain: ignore };
 
@@ -334,7 +339,7 @@ export class ClientConnection {
     }
     if (stream.needsDrain && stream.queuedBytes <= HIGH_WATER_MARK / 2) {
       stream.needsDrain = false;
-      stream.handlers.drain();
+      this.deliver(stream, () => stream.handlers.drain());
     }
     if (stream.localEnded && stream.remoteEnded) this.finish(stream, { kind: 'ended' });
   }
@@ -342,6 +347,10 @@ export class ClientConnection {
   private onFrame(f: Frame): void {
     if (this.headerBlock && (f.type !== FrameType.CONTINUATION || f.streamId !== this.headerBlock.streamId)) {
       throw new Error('a header block was interrupted by another frame');
+    }
+    const size = FIXED_PAYLOAD_SIZE[f.type];
+    if (size !== undefined && (f.type === FrameType.GOAWAY ? f.payload.length < size : f.payload.length !== size)) {
+      throw new FrameSizeError(`frame type ${f.type} with a payload of ${f.payload.length} bytes`);
     }
     switch (f.type) {
       case FrameType.DATA: return this.onData(f);
@@ -374,7 +383,7 @@ export class ClientConnection {
       return;
     }
     this.credit(stream, f.payload.length);
-    if (data.length > 0) stream.handlers.data(data);
+    if (data.length > 0) this.deliver(stream, () => stream.handlers.data(data));
     if (f.flags & Flag.END_STREAM) this.remoteEnd(stream);
   }
 
@@ -411,9 +420,9 @@ export class ClientConnection {
       // Informational (1xx) answers precede the real one.
       if (code >= 100 && code < 200 && !endStream) return;
       stream.responded = true;
-      stream.handlers.response(headers, endStream);
+      this.deliver(stream, () => stream.handlers.response(headers, endStream));
     } else if (endStream) {
-      stream.handlers.trailers(headers);
+      this.deliver(stream, () => stream.handlers.trailers(headers));
     } else {
       this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, 'the peer sent trailers without ending the stream');
       return;
@@ -510,6 +519,18 @@ export class ClientConnection {
     return n;
   }
 
+  /**
+   * Runs a stream's handler. One that throws costs its own stream (reset, ended as failed), never the connection:
+   * the frames after it in the same read still belong to other streams.
+   */
+  private deliver(stream: ClientStream, handler: () => void): void {
+    try {
+      handler();
+    } catch (err) {
+      if (!stream.closed) this.resetStream(stream, ErrorCode.CANCEL, `the stream's handler failed: ${(err as Error).message}`);
+    }
+  }
+
   private resetStream(stream: ClientStream, code: number, message: string): void {
     this.socket.write(frame(FrameType.RST_STREAM, 0, stream.id, uint32Payload(code)));
     this.finish(stream, { kind: 'failed', message });
@@ -524,7 +545,11 @@ export class ClientConnection {
     if (stream.id !== 0) this.streams.delete(stream.id);
     const waitingAt = this.waiting.indexOf(stream);
     if (waitingAt >= 0) this.waiting.splice(waitingAt, 1);
-    stream.handlers.close(end);
+    try {
+      stream.handlers.close(end);
+    } catch (err) {
+      process.emitWarning(`HTTP/2 client: a stream's close handler failed: ${(err as Error).message}`);
+    }
     if (this.destroyed) return;
     this.startWaiting();
     if ((this.goingAway || this.closeWhenIdle) && this.activeStreams === 0) this.destroy();
