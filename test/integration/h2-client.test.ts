@@ -265,6 +265,23 @@ describe('HTTP/2 client against node:http2', () => {
     expect(done.body.length).toBe(total);
   });
 
+  test('a handler that throws ends only its own stream; the other streams on the connection carry on', async () => {
+    const connection = connect(await listen(echoServer()));
+    const failing = call(connection, post('/bad'), undefined, (s) => {
+      s.handlers.data = () => {
+        throw new Error('consumer bug');
+      };
+      s.write(Buffer.from('x'));
+      s.end();
+    });
+    const fine = call(connection, post('/good'), Buffer.from('y'));
+    expect((await failing).end).toEqual({ kind: 'failed', message: 'the stream\'s handler failed: consumer bug' });
+    const answer = await fine;
+    expect(answer.end).toEqual({ kind: 'ended' });
+    expect(answer.body.toString()).toBe('y');
+    expect(connection.usable).toBe(true);
+  });
+
   test('TLS with ALPN h2, as peers\' front doors serve it', async () => {
     const cert = makeTestCert(join(tmpdir(), `mm-h2-client-${process.pid}`));
     const server = http2.createSecureServer({ key: cert.keyPem, cert: cert.certPem });
