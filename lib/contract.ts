@@ -85,6 +85,12 @@ export const MeshEnv = {
    * again; 0 leaves V8's own policy (which may let it reach several times the live data).
    */
   HEAP_GROWTH_PERCENT: 'MM_HEAP_GROWTH_PERCENT',
+  /**
+   * How long (ms) a just-in-time load on the instance a call reached may run before that instance records its claim
+   * in the registry. A load done sooner writes only its outcome (one store write instead of two); until the claim is
+   * written, other instances do not know of the load. 0 claims at once.
+   */
+  LOAD_CLAIM_DELAY_MS: 'MM_LOAD_CLAIM_DELAY_MS',
   /** `true`: one log line per data-plane call, with its request id (upstream's name). */
   LOG_EACH_INVOKE: 'MM_LOG_EACH_INVOKE',
 } as const;

@@ -80,6 +80,8 @@ export interface MeshConfig {
   readonly logEachInvoke: boolean;
   /** Old-generation growth allowed between full collections, percent; 0 = V8's own policy. */
   readonly heapGrowthPercent: number;
+  /** A just-in-time load here still running after this long is claimed in the registry; 0: at once. */
+  readonly loadClaimDelayMs: number;
   readonly tls?: TlsConfig;
   /** Absent: the runtime (or its adapter) fetches models itself and receives the registered path and key. */
   readonly puller?: PullerConfig;
@@ -238,6 +240,7 @@ export function loadConfig(env: Env, version: string, host: () => string = hostn
     logLevel: logLevel as MeshConfig['logLevel'],
     logEachInvoke: flag(env, MeshEnv.LOG_EACH_INVOKE, false),
     heapGrowthPercent: integer(env, MeshEnv.HEAP_GROWTH_PERCENT, 50, 0, 1_000),
+    loadClaimDelayMs: integer(env, MeshEnv.LOAD_CLAIM_DELAY_MS, 10, 0, 60_000),
     tls: tls(env),
     puller: puller(env),
     version,

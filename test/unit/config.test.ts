@@ -20,6 +20,7 @@ describe('loadConfig', () => {
       metrics: { enabled: true, port: 2112, scheme: 'http', perModelMetrics: false },
       labels: [],
       heapGrowthPercent: 50,
+      loadClaimDelayMs: 10,
       version: '1.2.3',
     });
     expect(Object.isFrozen(config)).toBe(true);
@@ -52,6 +53,8 @@ describe('loadConfig', () => {
     [{ MM_FAILFAST_UPGRADE_ENABLED: 'yes' }, 'MM_FAILFAST_UPGRADE_ENABLED must be true or false, got "yes"'],
     [{ ROOT_MODEL_DIR: '/m' }, 'ROOT_MODEL_DIR only applies with STORAGE_CONFIG_DIR'],
     [{ MM_HEAP_GROWTH_PERCENT: '-5' }, 'MM_HEAP_GROWTH_PERCENT must be an integer between 0 and 1000, got -5'],
+    [{ MM_LOAD_CLAIM_DELAY_MS: '1.5' }, 'MM_LOAD_CLAIM_DELAY_MS must be an integer, got "1.5"'],
+    [{ MM_LOAD_CLAIM_DELAY_MS: '60001' }, 'MM_LOAD_CLAIM_DELAY_MS must be an integer between 0 and 60000, got 60001'],
   ])('%j fails naming the variable', (env, message) => {
     expect(() => load(env as Record<string, string>)).toThrow(ConfigError);
     expect(() => load(env as Record<string, string>)).toThrow(message);
@@ -76,6 +79,11 @@ describe('loadConfig', () => {
   test('MM_HEAP_GROWTH_PERCENT bounds old-generation growth; 0 leaves V8 its own policy', () => {
     expect(load({ MM_HEAP_GROWTH_PERCENT: '0' }).heapGrowthPercent).toBe(0);
     expect(load({ MM_HEAP_GROWTH_PERCENT: '100' }).heapGrowthPercent).toBe(100);
+  });
+
+  test('MM_LOAD_CLAIM_DELAY_MS sets when a just-in-time load is claimed; 0 claims at once', () => {
+    expect(load({ MM_LOAD_CLAIM_DELAY_MS: '0' }).loadClaimDelayMs).toBe(0);
+    expect(load({ MM_LOAD_CLAIM_DELAY_MS: '250' }).loadClaimDelayMs).toBe(250);
   });
 
   test('REST can be turned off with port 0', () => {

@@ -30,6 +30,11 @@ export interface LocalCopiesOptions {
   readonly runtime: RuntimeInfo;
   readonly log: Logger;
   readonly failureExpiryMs: number;
+  /**
+   * A load started for a call waiting here is claimed in the registry (`loading`) only if still running after this
+   * long (about one store round trip, a few times over): a quicker load writes only its outcome.
+   */
+  readonly claimDelayMs: number;
   /** Fetches each model to a local folder before loadModel and deletes it after unload; absent, the runtime fetches. */
   readonly puller?: Puller;
   readonly metrics: MeshMetrics;
@@ -46,9 +51,6 @@ export interface LocalCopiesOptions {
   /** Starts the load on the chosen instance (already recorded as loading there). */
   readonly dispatch: (instanceId: string, modelId: string, priority: LoadPriority) => void;
 }
-
-/** A load still running after this long is claimed in the registry (about one store round trip, a few times over). */
-const CLAIM_AFTER_MS = 10;
 
 function withoutKey<V>(map: Readonly<Record<string, V>>, key: string): Record<string, V> {
   const { [key]: _removed, ...rest } = map;
@@ -176,7 +178,7 @@ export class LocalCopies {
   }
 
   /**
-   * Records this instance's claim on the model (`loading`) if the load is still running after `CLAIM_AFTER_MS`: the
+   * Records this instance's claim on the model (`loading`) if the load is still running after `claimDelayMs`: the
    * claim keeps other instances from placing a second copy meanwhile, which a load done within a store round trip
    * never needed, so a quick load writes only its outcome. `settle` cancels a claim not yet sent and otherwise waits
    * for it, so the outcome lands after it. A model unregistered meanwhile is unloaded when the outcome is written.
@@ -184,12 +186,15 @@ export class LocalCopies {
   private claimUnlessLoadedSoon(modelId: string): { settle(): Promise<void> } {
     const { registry, log, selfId } = this.o;
     let written: Promise<void> | undefined;
-    const timer = setTimeout(() => {
+    const claim = () => {
       written = registry.models.update(modelId, (r) => (!r || r.copies[selfId]
         ? UNCHANGED
         : { ...r, copies: { ...r.copies, [selfId]: { state: 'loading', since: this.now() } } }))
         .then(() => undefined, (err: Error) => log.warn('could not record the load claim', { modelId, err }));
-    }, CLAIM_AFTER_MS);
+    };
+    // 0: the claim goes out at once, alongside the load.
+    if (this.o.claimDelayMs === 0) claim();
+    const timer = this.o.claimDelayMs > 0 ? setTimeout(claim, this.o.claimDelayMs) : undefined;
     return {
       settle: () => {
         clearTimeout(timer);

@@ -204,6 +204,7 @@ export class MeshProcess {
       runtime,
       log,
       failureExpiryMs: config.loadFailureExpiryMs,
+      claimDelayMs: config.loadClaimDelayMs,
       puller,
       metrics,
       onLoadOutcome: (modelId, outcome) => {
