@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -8,7 +7,7 @@ import { EtcdServer, startEtcd } from '../../test/harness/etcd';
 import { ExampleRuntimeHandle, MeshHandle, etcdConnectionFile, startExampleRuntime, startMesh } from '../../test/harness/modelmesh';
 import { freePort } from '../../test/harness/ports';
 import { ProcessGroup } from '../../test/harness/processes';
-import { waitFor } from '../../test/harness/wait';
+import { waitForTcpPort } from '../../test/harness/wait';
 
 /**
  * The topology every scenario measures: a private etcd, two example runtimes and two meshes (mesh-i in front of
@@ -104,7 +103,7 @@ export class BenchCluster {
   async startTcpRelay(name: string, targetPort: number): Promise<number> {
     const port = await freePort();
     this.group.spawn(process.execPath, ['-e', TCP_RELAY, String(port), String(targetPort)], { name });
-    await waitFor(`${name} to listen on ${port}`, () => canConnect(port), { timeoutMs: 10_000 });
+    await waitForTcpPort(port);
     return port;
   }
 
@@ -153,16 +152,6 @@ net.createServer({ noDelay: true }, (client) => {
   upstream.on('error', () => client.destroy());
 }).listen(port, '127.0.0.1');
 `;
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port }, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.on('error', () => resolve(false));
-  });
-}
 
 /** Resident set size of a running process in bytes (Linux: VmRSS in /proc/<pid>/status). */
 export function residentBytes(pid: number | undefined): number {

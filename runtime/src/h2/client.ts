@@ -2,8 +2,8 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import {
-  CONNECTION_PREFACE, DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW_SIZE, ErrorCode, Flag, Frame, FrameReader, FrameSizeError, FrameType,
-  MAX_WINDOW_SIZE, Setting, frame, settingsPayload, uint32Payload, unpad, writeFrameHeader,
+  CONNECTION_PREFACE, DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW_SIZE, ErrorCode, FRAME_HEADER_LENGTH, Flag, Frame, FrameReader, FrameSizeError,
+  FrameType, MAX_WINDOW_SIZE, Setting, frame, settingsPayload, uint32Payload, unpad, writeFrameHeader,
 } from './frames';
 import { HeaderList, HpackDecoder, HpackError, encodeHeaderBlock } from './hpack';
 
@@ -81,8 +81,7 @@ export class ClientStream {
   /** @internal */ closed = false;
   /** @internal */ needsDrain = false;
   /** @internal */ paused = false;
-  /** Received bytes not yet given back to the peer as window. */
-  /** @internal */ unacked = 0;
+  /** @internal Received bytes not yet given back to the peer as window. */ unacked = 0;
 
   constructor(private readonly connection: ClientConnection, readonly headerBlock: Buffer, sendWindow: number) {
     this.sendWindow = sendWindow;
@@ -296,7 +295,7 @@ export class ClientConnection {
     stream.id = this.nextStreamId;
     this.nextStreamId += 2;
     this.streams.set(stream.id, stream);
-    // A request whose whole body is already here and fits the windows goes out as HEADERS + DATA(END_STREAM).
+    // A request ended without a body goes out as HEADERS(END_STREAM); otherwise sendData follows with the DATA.
     const endNow = stream.endQueued && stream.queuedBytes === 0;
     this.writeHeaders(stream.id, stream.headerBlock, endNow);
     if (endNow) stream.localEnded = true;
@@ -327,7 +326,7 @@ export class ClientConnection {
       stream.sendWindow -= take;
       this.sendWindow -= take;
       const endStream = stream.endQueued && stream.queue.length === 0;
-      const header = Buffer.allocUnsafe(9);
+      const header = Buffer.allocUnsafe(FRAME_HEADER_LENGTH);
       writeFrameHeader(header, 0, FrameType.DATA, endStream ? Flag.END_STREAM : 0, stream.id, take);
       this.socket.write(header);
       this.socket.write(piece);

@@ -148,19 +148,25 @@ export class HpackDecoder {
 /** Header names HTTP/2 forbids (connection-specific); they are dropped rather than sent. */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
 
-/** Bytes of an HPACK integer with a `prefixBits` prefix whose other bits are `pattern`. */
-function integerBytes(value: number, prefixBits: number, pattern: number): number[] {
+/** Writes an HPACK integer with a `prefixBits` prefix whose other bits are `pattern` at `pos`; returns the next position. */
+function writeInteger(out: Buffer, pos: number, value: number, prefixBits: number, pattern: number): number {
   const max = (1 << prefixBits) - 1;
-  if (value < max) return [pattern | value];
-  const out = [pattern | max];
+  if (value < max) {
+    out[pos] = pattern | value;
+    return pos + 1;
+  }
+  out[pos++] = pattern | max;
   let rest = value - max;
   while (rest >= 0x80) {
-    out.push((rest % 0x80) | 0x80);
+    out[pos++] = (rest % 0x80) | 0x80;
     rest = Math.floor(rest / 0x80);
   }
-  out.push(rest);
-  return out;
+  out[pos] = rest;
+  return pos + 1;
 }
+
+/** An integer takes at most this many bytes for any length below 2^28. */
+const MAX_INTEGER_BYTES = 5;
 
 /** The encoded start of a literal field for each name seen: a name repeats on every call, its bytes need not. */
 const namePrefixes = new Map<string, Buffer>();
@@ -170,9 +176,16 @@ function namePrefix(name: string): Buffer {
   let prefix = namePrefixes.get(name);
   if (prefix) return prefix;
   const index = STATIC_NAME_INDEX.get(name);
-  prefix = index !== undefined
-    ? Buffer.from(integerBytes(index, 4, 0))
-    : Buffer.concat([Buffer.from([0]), Buffer.from(integerBytes(name.length, 7, 0)), Buffer.from(name, 'latin1')]);
+  const out = Buffer.allocUnsafe(1 + MAX_INTEGER_BYTES + name.length);
+  let pos: number;
+  if (index !== undefined) {
+    pos = writeInteger(out, 0, index, 4, 0);
+  } else {
+    out[0] = 0;
+    pos = writeInteger(out, 1, name.length, 7, 0);
+    pos += out.write(name, pos, 'latin1');
+  }
+  prefix = out.subarray(0, pos);
   if (namePrefixes.size < MAX_CACHED_NAMES) namePrefixes.set(name, prefix);
   return prefix;
 }
@@ -192,8 +205,7 @@ export function encodeHeaderBlock(fields: ReadonlyArray<readonly [string, string
     }
     const prefix = namePrefix(name);
     prefixes.push(prefix);
-    // Value: length (at most 5 bytes for any length below 2^28) and its octets.
-    size += prefix.length + 5 + value.length;
+    size += prefix.length + MAX_INTEGER_BYTES + value.length;
   }
   const out = Buffer.allocUnsafe(size);
   let pos = lead ? lead.copy(out, 0) : 0;
@@ -201,7 +213,7 @@ export function encodeHeaderBlock(fields: ReadonlyArray<readonly [string, string
     const prefix = prefixes[i];
     if (!prefix) return;
     pos += prefix.copy(out, pos);
-    for (const byte of integerBytes(value.length, 7, 0)) out[pos++] = byte;
+    pos = writeInteger(out, pos, value.length, 7, 0);
     pos += out.write(value, pos, 'latin1');
   });
   return out.subarray(0, pos);

@@ -38,8 +38,6 @@ export const FORWARDED_BY_HEADER = 'mm-forwarded-by';
 /** Carries a call's id across hops (the caller's, else one the first instance makes). */
 export const REQUEST_ID_HEADER = 'x-request-id';
 
-const MAX_REMEMBERED_PEERS = 1_024;
-
 /** Every method of the KServe v2 gRPC service is unary. */
 const KSERVE_V2_SERVICE = 'inference.GRPCInferenceService/';
 
@@ -99,8 +97,6 @@ export class Router {
   private readonly inFlight = new Map<string, number>();
   private forwarding = 0;
   private readonly gate: ConcurrencyGate;
-  /** One `Upstream` per peer address, so the session pool finds its connection without building a key per call. */
-  private readonly peerUpstreams = new Map<string, Upstream>();
 
   constructor(private readonly o: RouterOptions) {
     this.gate = new ConcurrencyGate(o.maxQueuedPerCopy);
@@ -190,14 +186,7 @@ export class Router {
   private target(instanceId: string): Target | undefined {
     if (instanceId === this.o.selfId) return { instanceId, local: true, upstream: this.o.runtimeData };
     const peer = this.o.cluster.get(instanceId);
-    if (!peer || peer.shuttingDown) return undefined;
-    let upstream = this.peerUpstreams.get(peer.address);
-    if (!upstream) {
-      // Addresses of departed peers accumulate over months of pod churn: start over now and then.
-      if (this.peerUpstreams.size >= MAX_REMEMBERED_PEERS) this.peerUpstreams.clear();
-      this.peerUpstreams.set(peer.address, upstream = peerUpstream(peer.address, this.o.peerTls));
-    }
-    return { instanceId, local: false, upstream };
+    return peer && !peer.shuttingDown ? { instanceId, local: false, upstream: peerUpstream(peer.address, this.o.peerTls) } : undefined;
   }
 
   private async serve(id: RoutingId, forwardedBy: boolean, headers: IncomingHttpHeaders, body: RequestBody,

@@ -16,8 +16,6 @@ export function upstreamKey(upstream: Upstream): string {
 
 export class SessionPool {
   private readonly connections = new Map<string, ClientConnection>();
-  /** Callers pass the same `Upstream` objects again and again: their keys are made once. */
-  private readonly keys = new WeakMap<Upstream, string>();
   private closed = false;
 
   /** `tls` gives the current client certificate and trust for TLS upstreams (read at each new connection). */
@@ -25,8 +23,7 @@ export class SessionPool {
 
   /** A usable connection to `upstream`, connecting if needed. Connection errors surface on the first request's stream. */
   get(upstream: Upstream): ClientConnection {
-    let key = this.keys.get(upstream);
-    if (key === undefined) this.keys.set(upstream, key = upstreamKey(upstream));
+    const key = upstreamKey(upstream);
     const existing = this.connections.get(key);
     if (existing?.usable) return existing;
     if (this.closed) throw new Error('session pool is closed');
