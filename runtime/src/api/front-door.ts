@@ -1,18 +1,20 @@
-import * as http2 from 'node:http2';
 import * as net from 'node:net';
-import type { SecureContextOptions } from 'node:tls';
+import * as tls from 'node:tls';
 import { status } from '@grpc/grpc-js';
+import { IncomingHeaders, ServerConnection, ServerStream } from '../h2/server';
 import { Logger } from '../log';
 import { respondWithStatus } from './grpc-wire';
 import { UnaryMethod, serveUnary } from './unary';
 
 /**
- * The front door on MM_SVC_GRPC_PORT: one plaintext HTTP/2 server. Paths of the management API and health are
- * served here; every other path goes to the data plane, which forwards the stream's bytes without decoding them.
- * Connection-level garbage only ends that connection.
+ * The front door on MM_SVC_GRPC_PORT: one HTTP/2 server (plaintext, or TLS with ALPN h2), on the mesh's own HTTP/2
+ * implementation (`h2/server`). Paths of the management API and health are served here; every other path goes to
+ * the data plane, which forwards the stream's bytes without decoding them. Connection-level garbage only ends that
+ * connection.
  */
 
-export type StreamHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void;
+/** Serves one call. Its handlers must be set before it returns (request bytes are not kept for later). */
+export type StreamHandler = (stream: ServerStream, headers: IncomingHeaders) => void;
 
 export interface FrontDoorOptions {
   /** Unary methods served here, keyed by `/package.Service/Method`. */
@@ -25,8 +27,7 @@ export interface FrontDoorOptions {
   /** Largest header block accepted, in bytes. @default 16384 */
   readonly maxHeaderListSize?: number;
   /**
-   * Connections with no call open and no traffic for this long are closed. Besides freeing idle clients this bounds a
-   * node:http2 leak: some malformed connections are never closed after the client has gone.
+   * Connections with no call open and no traffic for this long are closed, freeing what idle clients hold.
    * @default 300000
    */
   readonly idleTimeoutMs?: number;
@@ -36,61 +37,63 @@ export interface FrontDoorOptions {
 }
 
 /** What the front door needs for TLS. */
-export type SecureServerOptions = SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean };
+export type SecureServerOptions = tls.SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean };
 
 export interface FrontDoor {
   readonly port: number;
   /** Swaps the certificate for new connections (TLS only). */
-  setSecureContext(options: SecureContextOptions): void;
+  setSecureContext(options: tls.SecureContextOptions): void;
   /** Stops accepting, lets open streams finish for up to `graceMs`, then closes what is left. */
   close(graceMs?: number): Promise<void>;
 }
 
 export async function startFrontDoor(o: FrontDoorOptions, host: string, port: number): Promise<FrontDoor> {
-  const sessions = new Set<http2.ServerHttp2Session>();
-  const settings = { maxConcurrentStreams: o.maxConcurrentStreams ?? 1_000, maxHeaderListSize: o.maxHeaderListSize ?? 16_384 };
-  const secure = o.tls ? http2.createSecureServer({ ...o.tls, settings, maxSessionMemory: 64, allowHTTP1: false }) : undefined;
-  const server: http2.Http2Server | http2.Http2SecureServer = secure ?? http2.createServer({ settings, maxSessionMemory: 64 });
-  // Answers go out as several small writes (headers, data, trailers): Nagle's algorithm would hold all but the first
-  // until the caller's ACK, which costs a round trip per call.
-  server.on('connection', (socket: net.Socket) => socket.setNoDelay(true));
-  const openStreams = new WeakMap<http2.Http2Session, number>();
-  server.on('session', (session) => {
-    sessions.add(session);
-    openStreams.set(session, 0);
-    session.on('close', () => sessions.delete(session));
-    session.setTimeout(o.idleTimeoutMs ?? 300_000, () => {
-      // A quiet stream (a call waiting for a load, an idle bidi stream) keeps its connection.
-      if ((openStreams.get(session) ?? 0) === 0) session.destroy();
-    });
-    // A broken connection is that connection's problem; without a listener it would crash the process.
-    session.on('error', (err) => o.log.debug('connection error', { err }));
-  });
-  server.on('sessionError', (err) => o.log.debug('connection error', { err }));
-  server.on('stream', (stream, headers) => {
-    stream.on('error', (err) => o.log.debug('stream error', { err }));
-    const session = stream.session;
-    if (session) {
-      openStreams.set(session, (openStreams.get(session) ?? 0) + 1);
-      stream.once('close', () => openStreams.set(session, (openStreams.get(session) ?? 1) - 1));
-    }
-    const path = headers[':path'] ?? '';
+  const connections = new Set<ServerConnection>();
+  const serve = (stream: ServerStream) => {
+    const headers = stream.headers;
+    const path = String(headers[':path']);
     if (headers[':method'] !== 'POST' || !String(headers['content-type'] ?? '').startsWith('application/grpc')) {
-      if (!stream.headersSent && !stream.destroyed) stream.respond({ ':status': 415, 'content-type': 'text/plain' }, { endStream: false });
-      if (!stream.destroyed) stream.end('this port speaks gRPC (POST, content-type application/grpc); KServe v2 REST is on MM_REST_PORT\n');
+      stream.respond({ ':status': 415, 'content-type': 'text/plain' });
+      stream.write('this port speaks gRPC (POST, content-type application/grpc); KServe v2 REST is on MM_REST_PORT\n');
+      stream.end();
       return;
     }
     const method = o.methods.get(path);
     if (method) serveUnary(stream, headers, method, o.maxMessageSize, o.log);
     else if (o.dataPlane) o.dataPlane(stream, headers);
     else respondWithStatus(stream, status.UNIMPLEMENTED, `method ${path} is not served here`);
-  });
+  };
+  const accept = (socket: net.Socket) => {
+    const connection = new ServerConnection(socket, {
+      maxConcurrentStreams: o.maxConcurrentStreams ?? 1_000,
+      maxHeaderListSize: o.maxHeaderListSize ?? 16_384,
+      onStream: serve,
+      // A broken connection is that connection's problem.
+      onError: (err) => o.log.debug('connection error', { err }),
+    });
+    connections.add(connection);
+    connection.onClose(() => connections.delete(connection));
+    socket.setTimeout(o.idleTimeoutMs ?? 300_000, () => {
+      // A quiet stream (a call waiting for a load, an idle bidi stream) keeps its connection.
+      if (connection.activeStreams === 0) connection.destroy();
+    });
+  };
+  const secure = o.tls ? tls.createServer({ ...o.tls, ALPNProtocols: ['h2'] }, (socket) => {
+    // HTTP/2 only: a client that did not agree to h2 would not understand the answer.
+    if (socket.alpnProtocol !== 'h2') {
+      socket.destroy();
+      return;
+    }
+    accept(socket);
+  }) : undefined;
+  if (secure) secure.on('tlsClientError', (err) => o.log.debug('TLS handshake failed', { err }));
+  const server: net.Server = secure ?? net.createServer(accept);
   const bound = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
       server.off('error', reject);
       server.on('error', (err) => o.log.error('front door error', { err }));
-      resolve((server.address() as { port: number }).port);
+      resolve((server.address() as net.AddressInfo).port);
     });
   });
   return {
@@ -98,9 +101,9 @@ export async function startFrontDoor(o: FrontDoorOptions, host: string, port: nu
     setSecureContext: (options) => secure?.setSecureContext(options),
     close: (graceMs = 5_000) => new Promise<void>((resolve) => {
       server.close(() => resolve());
-      for (const session of sessions) session.close();
+      for (const connection of connections) connection.close();
       const force = setTimeout(() => {
-        for (const session of sessions) session.destroy();
+        for (const connection of connections) connection.destroy();
       }, graceMs);
       force.unref();
     }),

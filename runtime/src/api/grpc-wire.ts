@@ -1,5 +1,5 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { status } from '@grpc/grpc-js';
+import type { IncomingHeaders, OutgoingHeaders, ServerStream } from '../h2/server';
 
 /**
  * The few pieces of the gRPC-over-HTTP/2 wire format the front door needs: message framing, status trailers,
@@ -73,7 +73,7 @@ export function formatGrpcTimeout(ms: number): string {
 }
 
 /** One metadata value: plain for ASCII keys, base64-decoded UTF-8 for `-bin` keys. */
-export function headerText(headers: IncomingHttpHeaders, name: string): string | undefined {
+export function headerText(headers: IncomingHeaders, name: string): string | undefined {
   const value = headers[name];
   const first = Array.isArray(value) ? value[0] : value;
   if (first === undefined) return undefined;
@@ -84,14 +84,14 @@ export function headerText(headers: IncomingHttpHeaders, name: string): string |
  * Answers a call that has not responded yet with a status and no message ("trailers-only"). Returns false when the
  * stream is closed or already responded (then the status must travel in trailers).
  */
-export function respondWithStatus(stream: ServerHttp2Stream, code: status, message: string, extra: OutgoingHttpHeaders = {}): boolean {
-  if (stream.destroyed || stream.closed || stream.headersSent) return false;
+export function respondWithStatus(stream: ServerStream, code: status, message: string, extra: OutgoingHeaders = {}): boolean {
+  if (stream.closed || stream.headersSent) return false;
   stream.respond({
     ':status': 200,
     'content-type': GRPC_CONTENT_TYPE,
     'grpc-status': String(code),
     'grpc-message': encodeGrpcMessage(message),
     ...extra,
-  }, { endStream: true });
+  }, true);
   return true;
 }

@@ -1,9 +1,9 @@
-import type { IncomingHttpHeaders } from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { HealthCheckResponse_ServingStatus, HealthService } from '../../../proto/gen/health';
 import { ModelMeshService, ModelStatusInfo, ModelStatusInfo_ModelStatus } from '../../../proto/gen/model-mesh';
 import { LocalCopies } from '../cache/local-copies';
 import { toMeshError } from '../errors';
+import { IncomingHeaders } from '../h2/server';
 import { LoadPriority } from '../loader';
 import { headerText } from './grpc-wire';
 import { UnaryMethod, unaryMethod } from './unary';
@@ -19,12 +19,12 @@ export interface ManagementMethodsOptions {
   readonly isServing: () => boolean;
 }
 
-function context(headers: IncomingHttpHeaders): CallContext {
+function context(headers: IncomingHeaders): CallContext {
   return { balanced: headerText(headers, 'mm-balanced') === 'true' };
 }
 
 /** Another instance placed this model here: load it locally and answer with the outcome. */
-async function loadHere(localCopies: LocalCopies, modelId: string, headers: IncomingHttpHeaders): Promise<ModelStatusInfo> {
+async function loadHere(localCopies: LocalCopies, modelId: string, headers: IncomingHeaders): Promise<ModelStatusInfo> {
   const priority: LoadPriority = headerText(headers, LOAD_PRIORITY_HEADER) === 'request' ? 'request' : 'background';
   try {
     await localCopies.loadHere(modelId, priority);

@@ -44,7 +44,7 @@ export function readTlsMaterial(config: TlsConfig): TlsMaterial {
   return { cert, key, ca: trust.length > 0 ? trust : [cert, ...rootCertificates] };
 }
 
-/** Options for `createSecureServer` / `setSecureContext`. */
+/** Options for the front door's TLS server and `setSecureContext`. */
 export function serverOptions(config: TlsConfig, material: TlsMaterial): SecureServerOptions {
   return {
     key: material.key,
@@ -61,7 +61,7 @@ export function serverOptions(config: TlsConfig, material: TlsMaterial): SecureS
  */
 const skipHostName = () => undefined;
 
-/** TLS options for node:http2 client sessions to peers. */
+/** TLS options for the data plane's HTTP/2 connections to peers. */
 export function clientOptions(material: TlsMaterial): SecureContextOptions & { checkServerIdentity: () => undefined } {
   return { key: material.key, cert: material.cert, ca: [...material.ca], checkServerIdentity: skipHostName };
 }

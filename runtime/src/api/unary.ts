@@ -1,6 +1,6 @@
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { MeshError, toMeshError } from '../errors';
+import { IncomingHeaders, ServerStream } from '../h2/server';
 import { Logger } from '../log';
 import { GRPC_CONTENT_TYPE, frameMessage, parseGrpcTimeout, readFrame, respondWithStatus } from './grpc-wire';
 
@@ -12,12 +12,12 @@ import { GRPC_CONTENT_TYPE, frameMessage, parseGrpcTimeout, readFrame, respondWi
 
 export interface UnaryMethod {
   readonly name: string;
-  readonly handle: (request: Buffer, headers: IncomingHttpHeaders) => Promise<Buffer>;
+  readonly handle: (request: Buffer, headers: IncomingHeaders) => Promise<Buffer>;
 }
 
 /** Adapts a typed handler to raw bytes using a generated grpc-js method definition's codecs. */
 export function unaryMethod<Req, Res>(name: string, definition: { requestDeserialize(b: Buffer): Req; responseSerialize(v: Res): Buffer },
-  handler: (request: Req, headers: IncomingHttpHeaders) => Promise<Res> | Res): UnaryMethod {
+  handler: (request: Req, headers: IncomingHeaders) => Promise<Res> | Res): UnaryMethod {
   return {
     name,
     handle: async (bytes, headers) => {
@@ -32,7 +32,7 @@ export function unaryMethod<Req, Res>(name: string, definition: { requestDeseria
   };
 }
 
-export function serveUnary(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, method: UnaryMethod, maxMessageSize: number, log: Logger): void {
+export function serveUnary(stream: ServerStream, headers: IncomingHeaders, method: UnaryMethod, maxMessageSize: number, log: Logger): void {
   const chunks: Buffer[] = [];
   let size = 0;
   let done = false;
@@ -44,7 +44,7 @@ export function serveUnary(stream: ServerHttp2Stream, headers: IncomingHttpHeade
   };
   const timeoutMs = parseGrpcTimeout(headers['grpc-timeout']);
   const timer = timeoutMs === undefined ? undefined : setTimeout(() => fail(status.DEADLINE_EXCEEDED, `${method.name}: deadline exceeded`), timeoutMs);
-  stream.on('data', (chunk: Buffer) => {
+  stream.handlers.data = (chunk) => {
     if (done) return;
     size += chunk.length;
     if (size > maxMessageSize + 5) {
@@ -52,8 +52,8 @@ export function serveUnary(stream: ServerHttp2Stream, headers: IncomingHttpHeade
       return;
     }
     chunks.push(chunk);
-  });
-  stream.on('end', () => {
+  };
+  stream.handlers.end = () => {
     if (done) return;
     const frame = readFrame(Buffer.concat(chunks, size), maxMessageSize);
     if (frame.kind === 'incomplete') {
@@ -65,20 +65,20 @@ export function serveUnary(stream: ServerHttp2Stream, headers: IncomingHttpHeade
       return;
     }
     method.handle(Buffer.from(frame.message.buffer, frame.message.byteOffset, frame.message.byteLength), headers).then((response) => {
-      if (done || stream.destroyed) return;
+      if (done || stream.closed) return;
       done = true;
       clearTimeout(timer);
-      stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE }, { waitForTrailers: true });
-      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-      stream.end(frameMessage(response));
+      stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE });
+      stream.write(frameMessage(response));
+      stream.end({ 'grpc-status': '0' });
     }, (err: unknown) => {
       const e = toMeshError(err);
       if (e.code === status.INTERNAL || e.code === status.UNKNOWN) log.error('call failed', { method: method.name, err: e });
       fail(e.code, e.message);
     });
-  });
-  stream.on('error', () => {
+  };
+  stream.handlers.close = () => {
     done = true;
     clearTimeout(timer);
-  });
+  };
 }

@@ -1,11 +1,11 @@
 /* eslint-disable no-bitwise -- HTTP/2 frames and HPACK are bit fields */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { Http2Connection, Http2Stream, connectionErrorCode } from './connection';
 import {
-  CONNECTION_PREFACE, DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW_SIZE, ErrorCode, FRAME_HEADER_LENGTH, Flag, Frame, FrameReader, FrameSizeError,
-  FrameType, MAX_WINDOW_SIZE, Setting, frame, settingsPayload, uint32Payload, unpad, writeFrameHeader,
+  CONNECTION_PREFACE, DEFAULT_WINDOW_SIZE, ErrorCode, Flag, Frame, FrameReader, FrameType, Setting, frame, settingsPayload, uint32Payload, unpad,
 } from './frames';
-import { HeaderList, HpackDecoder, HpackError, encodeHeaderBlock } from './hpack';
+import { HeaderRecord, HpackDecoder, encodeHeaderBlock, toHeaderRecord } from './hpack';
 
 /**
  * A small HTTP/2 client for the data plane's upstream calls (the local model server, peers' front doors). It does
@@ -16,7 +16,7 @@ import { HeaderList, HpackDecoder, HpackError, encodeHeaderBlock } from './hpack
  */
 
 /** Response headers or trailers; a repeated name gives an array. */
-export type ResponseHeaders = Record<string, string | string[]>;
+export type ResponseHeaders = HeaderRecord;
 
 /** How a stream ended. `refused`: the peer never processed it, so it is safe to send elsewhere. */
 export type StreamEnd =
@@ -37,8 +37,6 @@ export interface StreamHandlers {
   drain(): void;
 }
 
-/** Request bytes queued per stream before `write` asks the caller to wait. */
-const HIGH_WATER_MARK = 1 << 20;
 /** What this side lets the peer send before it hears back: per stream, and for the whole connection. */
 const STREAM_WINDOW = 4 << 20;
 const CONNECTION_WINDOW = 64 << 20;
@@ -48,55 +46,24 @@ const HEADER_TABLE_SIZE = 4_096;
 const MAX_HEADER_LIST_SIZE = 1 << 20;
 const MAX_STREAM_ID = 2 ** 31 - 1;
 
-/** Payload sizes fixed by the protocol (GOAWAY: at least this, followed by debug data). */
-const FIXED_PAYLOAD_SIZE: Partial<Record<number, number>> = {
-  [FrameType.RST_STREAM]: 4, [FrameType.PING]: 8, [FrameType.GOAWAY]: 8, [FrameType.WINDOW_UPDATE]: 4,
-};
-
 const ignore = () => undefined;
 const NO_HANDLERS: StreamHandlers = { response: ignore, data: ignore, trailers: ignore, close: ignore, drain: ignore };
 
-function toHeaders(list: HeaderList): ResponseHeaders {
-  const out: ResponseHeaders = {};
-  for (const [name, value] of list) {
-    const existing = out[name];
-    if (existing === undefined) out[name] = value;
-    else if (Array.isArray(existing)) existing.push(value);
-    else out[name] = [existing, value];
-  }
-  return out;
-}
-
-export class ClientStream {
+export class ClientStream extends Http2Stream {
   handlers: StreamHandlers = NO_HANDLERS;
-  /** 0 until the HEADERS frame is sent. */
-  id = 0;
-  /** @internal */ sendWindow: number;
-  /** @internal */ readonly queue: Buffer[] = [];
-  /** @internal */ queuedBytes = 0;
-  /** @internal */ endQueued = false;
-  /** @internal */ localEnded = false;
-  /** @internal */ remoteEnded = false;
   /** @internal */ responded = false;
-  /** @internal */ closed = false;
-  /** @internal */ needsDrain = false;
-  /** @internal */ paused = false;
   /** @internal Received bytes not yet given back to the peer as window. */ unacked = 0;
 
   constructor(private readonly connection: ClientConnection, readonly headerBlock: Buffer, sendWindow: number) {
-    this.sendWindow = sendWindow;
+    super(sendWindow);
   }
 
   /** Queues request bytes; false once more than the high-water mark waits (then wait for `drain`). */
   write(chunk: Buffer): boolean {
     if (this.closed || this.endQueued) return true;
-    if (chunk.length > 0) {
-      this.queue.push(chunk);
-      this.queuedBytes += chunk.length;
-      this.connection.schedule(this);
-    }
-    if (this.queuedBytes > HIGH_WATER_MARK) this.needsDrain = true;
-    return !this.needsDrain;
+    const room = this.enqueue(chunk);
+    if (chunk.length > 0) this.connection.schedule(this);
+    return room;
   }
 
   /** Ends the request (END_STREAM after the queued bytes). */
@@ -106,14 +73,7 @@ export class ClientStream {
     this.connection.schedule(this);
   }
 
-  /** Stops giving the peer window for this stream until `resume`: HTTP/2 flow control then holds the sender back. */
-  pause(): void {
-    this.paused = true;
-  }
-
-  resume(): void {
-    if (!this.paused) return;
-    this.paused = false;
+  protected creditHeldBack(): void {
     this.connection.credit(this, 0);
   }
 
@@ -134,37 +94,28 @@ export interface ClientConnectionOptions {
  * they go out when the socket connects. A connection that failed, was told GOAWAY or ran out of stream ids takes no
  * more requests (`usable` is false); the pool then opens a new one.
  */
-export class ClientConnection {
-  private readonly streams = new Map<number, ClientStream>();
+export class ClientConnection extends Http2Connection<ClientStream> {
   /** Requests waiting for the peer's concurrent-stream limit. */
   private readonly waiting: ClientStream[] = [];
-  /** Streams with frames to write at the end of this turn. */
-  private readonly dirty = new Set<ClientStream>();
-  private flushScheduled = false;
   private nextStreamId = 1;
   private peerMaxConcurrent = Infinity;
-  private peerInitialWindow = DEFAULT_WINDOW_SIZE;
-  private peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
-  private sendWindow = DEFAULT_WINDOW_SIZE;
   private connectionUnacked = 0;
   private readonly decoder = new HpackDecoder(HEADER_TABLE_SIZE, MAX_HEADER_LIST_SIZE);
   private readonly reader: FrameReader;
-  /** A header block spread over HEADERS + CONTINUATION frames. */
-  private headerBlock: { streamId: number; flags: number; parts: Buffer[]; size: number } | undefined;
+  protected readonly maxHeaderBlockSize = MAX_HEADER_LIST_SIZE;
+  protected readonly handlerFailureCode = ErrorCode.CANCEL;
   /** The peer's first SETTINGS arrived: this is a working HTTP/2 connection. */
   private established = false;
   private goingAway = false;
-  private destroyed = false;
   private closeWhenIdle = false;
   private failure: string | undefined;
-  private readonly closeListeners: Array<() => void> = [];
   /** `:scheme` and `:authority`, the same on every request. */
   private readonly pseudoHeaders: Buffer;
 
-  constructor(private readonly socket: Socket | TLSSocket, options: ClientConnectionOptions) {
-    this.reader = new FrameReader(MAX_FRAME_SIZE, (f) => this.onFrame(f));
+  constructor(socket: Socket | TLSSocket, options: ClientConnectionOptions) {
+    super(socket);
+    this.reader = new FrameReader(MAX_FRAME_SIZE, (f) => this.dispatch(f));
     this.pseudoHeaders = encodeHeaderBlock([[':scheme', options.scheme], [':authority', options.authority]]);
-    socket.setNoDelay?.(true);
     socket.cork();
     socket.write(CONNECTION_PREFACE);
     socket.write(frame(FrameType.SETTINGS, 0, 0, settingsPayload([
@@ -184,9 +135,7 @@ export class ClientConnection {
       try {
         this.reader.push(chunk);
       } catch (err) {
-        const code = err instanceof FrameSizeError ? ErrorCode.FRAME_SIZE_ERROR
-          : err instanceof HpackError ? ErrorCode.COMPRESSION_ERROR : ErrorCode.PROTOCOL_ERROR;
-        this.fail(`HTTP/2 error from the peer: ${(err as Error).message}`, code);
+        this.fail(`HTTP/2 error from the peer: ${(err as Error).message}`, connectionErrorCode(err));
       }
     });
     socket.on('error', (err) => {
@@ -203,11 +152,6 @@ export class ClientConnection {
   /** Streams sent or waiting to be sent. */
   get activeStreams(): number {
     return this.streams.size + this.waiting.length;
-  }
-
-  onClose(listener: () => void): void {
-    if (this.destroyed) listener();
-    else this.closeListeners.push(listener);
   }
 
   unref(): void {
@@ -241,16 +185,6 @@ export class ClientConnection {
     this.fail('the connection was closed by this side', ErrorCode.NO_ERROR);
   }
 
-  /** @internal Marks `stream` as having frames to send this turn. */
-  schedule(stream: ClientStream): void {
-    if (stream.closed) return;
-    this.dirty.add(stream);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      process.nextTick(() => this.flush());
-    }
-  }
-
   /** @internal Gives the peer back `bytes` of window for `stream` (and whatever a paused stream held back). */
   credit(stream: ClientStream, bytes: number): void {
     stream.unacked += bytes;
@@ -269,17 +203,9 @@ export class ClientConnection {
     this.finish(stream, { kind: 'cancelled' });
   }
 
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.destroyed) return;
-    this.socket.cork();
-    for (const stream of this.dirty) {
-      this.dirty.delete(stream);
-      if (stream.closed) continue;
-      if (stream.id === 0 && !this.start(stream)) continue;
-      this.sendData(stream);
-    }
-    this.socket.uncork();
+  protected send(stream: ClientStream): void {
+    if (stream.id === 0 && !this.start(stream)) return;
+    this.sendData(stream);
   }
 
   /** Sends a waiting stream's HEADERS; false if it cannot start now. */
@@ -294,6 +220,8 @@ export class ClientConnection {
     }
     stream.id = this.nextStreamId;
     this.nextStreamId += 2;
+    // Windows are the peer's as of now: a request that waited may have seen SETTINGS change them.
+    stream.sendWindow = this.peerInitialWindow;
     this.streams.set(stream.id, stream);
     // A request ended without a body goes out as HEADERS(END_STREAM); otherwise sendData follows with the DATA.
     const endNow = stream.endQueued && stream.queuedBytes === 0;
@@ -302,72 +230,17 @@ export class ClientConnection {
     return true;
   }
 
-  private writeHeaders(streamId: number, block: Buffer, endStream: boolean): void {
-    const max = this.peerMaxFrameSize;
-    const first = block.subarray(0, max);
-    const last = block.length <= max;
-    this.socket.write(frame(FrameType.HEADERS, (endStream ? Flag.END_STREAM : 0) | (last ? Flag.END_HEADERS : 0), streamId, first));
-    for (let pos = max; pos < block.length; pos += max) {
-      const end = Math.min(pos + max, block.length);
-      this.socket.write(frame(FrameType.CONTINUATION, end === block.length ? Flag.END_HEADERS : 0, streamId, block.subarray(pos, end)));
-    }
-  }
-
   /** Sends queued request bytes as far as the windows allow, then END_STREAM once everything is out. */
   private sendData(stream: ClientStream): void {
-    while (stream.queue.length > 0) {
-      const allowed = Math.min(stream.sendWindow, this.sendWindow, this.peerMaxFrameSize);
-      if (allowed <= 0) return;
-      const chunk = stream.queue[0];
-      const take = Math.min(allowed, chunk.length);
-      const piece = take === chunk.length ? chunk : chunk.subarray(0, take);
-      if (take === chunk.length) stream.queue.shift(); else stream.queue[0] = chunk.subarray(take);
-      stream.queuedBytes -= take;
-      stream.sendWindow -= take;
-      this.sendWindow -= take;
-      const endStream = stream.endQueued && stream.queue.length === 0;
-      const header = Buffer.allocUnsafe(FRAME_HEADER_LENGTH);
-      writeFrameHeader(header, 0, FrameType.DATA, endStream ? Flag.END_STREAM : 0, stream.id, take);
-      this.socket.write(header);
-      this.socket.write(piece);
-      if (endStream) stream.localEnded = true;
-    }
+    if (!this.writeData(stream, stream.endQueued)) return;
     if (stream.endQueued && !stream.localEnded) {
       this.socket.write(frame(FrameType.DATA, Flag.END_STREAM, stream.id));
       stream.localEnded = true;
     }
-    if (stream.needsDrain && stream.queuedBytes <= HIGH_WATER_MARK / 2) {
-      stream.needsDrain = false;
-      this.deliver(stream, () => stream.handlers.drain());
-    }
     if (stream.localEnded && stream.remoteEnded) this.finish(stream, { kind: 'ended' });
   }
 
-  private onFrame(f: Frame): void {
-    if (this.headerBlock && (f.type !== FrameType.CONTINUATION || f.streamId !== this.headerBlock.streamId)) {
-      throw new Error('a header block was interrupted by another frame');
-    }
-    const size = FIXED_PAYLOAD_SIZE[f.type];
-    if (size !== undefined && (f.type === FrameType.GOAWAY ? f.payload.length < size : f.payload.length !== size)) {
-      throw new FrameSizeError(`frame type ${f.type} with a payload of ${f.payload.length} bytes`);
-    }
-    switch (f.type) {
-      case FrameType.DATA: return this.onData(f);
-      case FrameType.HEADERS: return this.onHeaders(f);
-      case FrameType.CONTINUATION: return this.onContinuation(f);
-      case FrameType.RST_STREAM: return this.onReset(f);
-      case FrameType.SETTINGS: return this.onSettings(f);
-      case FrameType.PING:
-        if ((f.flags & Flag.ACK) === 0) this.socket.write(frame(FrameType.PING, Flag.ACK, 0, Buffer.from(f.payload)));
-        return;
-      case FrameType.GOAWAY: return this.onGoaway(f);
-      case FrameType.WINDOW_UPDATE: return this.onWindowUpdate(f);
-      case FrameType.PUSH_PROMISE: throw new Error('PUSH_PROMISE although push is disabled');
-      default: return; // PRIORITY and unknown frame types carry nothing this client uses.
-    }
-  }
-
-  private onData(f: Frame): void {
+  protected onData(f: Frame): void {
     // Flow control counts the whole frame, padding included, whoever it was for.
     this.connectionUnacked += f.payload.length;
     if (this.connectionUnacked >= CONNECTION_WINDOW / 2) {
@@ -386,31 +259,9 @@ export class ClientConnection {
     if (f.flags & Flag.END_STREAM) this.remoteEnd(stream);
   }
 
-  private onHeaders(f: Frame): void {
-    let block = unpad(f);
-    if (f.flags & Flag.PRIORITY) block = block.subarray(5);
-    if (f.flags & Flag.END_HEADERS) {
-      this.onHeaderBlock(f.streamId, f.flags, block);
-    } else {
-      this.headerBlock = { streamId: f.streamId, flags: f.flags, parts: [Buffer.from(block)], size: block.length };
-    }
-  }
-
-  private onContinuation(f: Frame): void {
-    const pending = this.headerBlock;
-    if (!pending) throw new Error('CONTINUATION without HEADERS');
-    pending.parts.push(Buffer.from(f.payload));
-    pending.size += f.payload.length;
-    if (pending.size > MAX_HEADER_LIST_SIZE) throw new Error(`header block larger than ${MAX_HEADER_LIST_SIZE} bytes`);
-    if (f.flags & Flag.END_HEADERS) {
-      this.headerBlock = undefined;
-      this.onHeaderBlock(pending.streamId, pending.flags, Buffer.concat(pending.parts, pending.size));
-    }
-  }
-
-  private onHeaderBlock(streamId: number, flags: number, block: Buffer): void {
+  protected onHeaderBlock(streamId: number, flags: number, block: Buffer): void {
     // Decoded whatever the stream's state: the decoder's table must see every block.
-    const headers = toHeaders(this.decoder.decode(block));
+    const headers = toHeaderRecord(this.decoder.decode(block));
     const stream = this.streams.get(streamId);
     if (!stream || stream.remoteEnded) return;
     const endStream = (flags & Flag.END_STREAM) !== 0;
@@ -440,7 +291,7 @@ export class ClientConnection {
     }
   }
 
-  private onReset(f: Frame): void {
+  protected onReset(f: Frame): void {
     const stream = this.streams.get(f.streamId);
     if (!stream) return;
     const code = f.payload.length >= 4 ? f.payload.readUInt32BE(0) : ErrorCode.PROTOCOL_ERROR;
@@ -449,32 +300,16 @@ export class ClientConnection {
       : { kind: 'reset', code });
   }
 
-  private onSettings(f: Frame): void {
+  protected onSettings(f: Frame): void {
     if (f.flags & Flag.ACK) return;
-    if (f.payload.length % 6 !== 0) throw new FrameSizeError('SETTINGS payload is not a multiple of 6 bytes');
-    for (let pos = 0; pos < f.payload.length; pos += 6) {
-      const id = f.payload.readUInt16BE(pos);
-      const value = f.payload.readUInt32BE(pos + 2);
-      if (id === Setting.MAX_CONCURRENT_STREAMS) {
-        this.peerMaxConcurrent = value;
-      } else if (id === Setting.INITIAL_WINDOW_SIZE) {
-        if (value > MAX_WINDOW_SIZE) throw new Error(`initial window size ${value} above 2^31-1`);
-        const delta = value - this.peerInitialWindow;
-        this.peerInitialWindow = value;
-        for (const stream of this.streams.values()) stream.sendWindow += delta;
-        for (const stream of this.waiting) stream.sendWindow += delta;
-      } else if (id === Setting.MAX_FRAME_SIZE) {
-        if (value < DEFAULT_MAX_FRAME_SIZE || value > 16_777_215) throw new Error(`max frame size ${value} out of range`);
-        this.peerMaxFrameSize = value;
-      }
-    }
+    for (const [id, value] of this.applySettings(f)) if (id === Setting.MAX_CONCURRENT_STREAMS) this.peerMaxConcurrent = value;
     this.socket.write(frame(FrameType.SETTINGS, Flag.ACK, 0));
     this.established = true;
     this.startWaiting();
     for (const stream of this.streams.values()) if (stream.queue.length > 0) this.schedule(stream);
   }
 
-  private onGoaway(f: Frame): void {
+  protected onGoaway(f: Frame): void {
     const lastStreamId = f.payload.readUInt32BE(0) & 0x7fffffff;
     const code = f.payload.readUInt32BE(4);
     this.goingAway = true;
@@ -486,24 +321,6 @@ export class ClientConnection {
     // Later requests are refused with the peer's reason.
     this.failure = message;
     if (this.streams.size === 0) this.fail(message, ErrorCode.NO_ERROR);
-  }
-
-  private onWindowUpdate(f: Frame): void {
-    const increment = f.payload.readUInt32BE(0) & 0x7fffffff;
-    if (f.streamId === 0) {
-      if (increment === 0 || this.sendWindow + increment > MAX_WINDOW_SIZE) throw new Error('invalid connection WINDOW_UPDATE');
-      this.sendWindow += increment;
-      for (const stream of this.streams.values()) if (stream.queue.length > 0) this.schedule(stream);
-      return;
-    }
-    const stream = this.streams.get(f.streamId);
-    if (!stream) return;
-    if (increment === 0 || stream.sendWindow + increment > MAX_WINDOW_SIZE) {
-      this.resetStream(stream, ErrorCode.FLOW_CONTROL_ERROR, 'invalid stream WINDOW_UPDATE');
-      return;
-    }
-    stream.sendWindow += increment;
-    if (stream.queue.length > 0) this.schedule(stream);
   }
 
   private startWaiting(): void {
@@ -518,28 +335,14 @@ export class ClientConnection {
     return n;
   }
 
-  /**
-   * Runs a stream's handler. One that throws costs its own stream (reset, ended as failed), never the connection:
-   * the frames after it in the same read still belong to other streams.
-   */
-  private deliver(stream: ClientStream, handler: () => void): void {
-    try {
-      handler();
-    } catch (err) {
-      if (!stream.closed) this.resetStream(stream, ErrorCode.CANCEL, `the stream's handler failed: ${(err as Error).message}`);
-    }
-  }
-
-  private resetStream(stream: ClientStream, code: number, message: string): void {
+  protected resetStream(stream: ClientStream, code: number, message: string): void {
     this.socket.write(frame(FrameType.RST_STREAM, 0, stream.id, uint32Payload(code)));
     this.finish(stream, { kind: 'failed', message });
   }
 
   private finish(stream: ClientStream, end: StreamEnd): void {
     if (stream.closed) return;
-    stream.closed = true;
-    stream.queue.length = 0;
-    stream.queuedBytes = 0;
+    stream.markClosed();
     this.dirty.delete(stream);
     if (stream.id !== 0) this.streams.delete(stream.id);
     const waitingAt = this.waiting.indexOf(stream);

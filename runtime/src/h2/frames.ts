@@ -1,5 +1,5 @@
 /* eslint-disable no-bitwise -- HTTP/2 frames and HPACK are bit fields */
-/** HTTP/2 framing (RFC 9113 §4, §6): the frame types, flags, settings and error codes this client uses. */
+/** HTTP/2 framing (RFC 9113 §4, §6): the frame types, flags, settings and error codes the client and server use. */
 
 export const FrameType = {
   DATA: 0x0,
@@ -36,10 +36,12 @@ export const ErrorCode = {
   PROTOCOL_ERROR: 0x1,
   INTERNAL_ERROR: 0x2,
   FLOW_CONTROL_ERROR: 0x3,
+  STREAM_CLOSED: 0x5,
   FRAME_SIZE_ERROR: 0x6,
   REFUSED_STREAM: 0x7,
   CANCEL: 0x8,
   COMPRESSION_ERROR: 0x9,
+  ENHANCE_YOUR_CALM: 0xb,
 } as const;
 
 export const CONNECTION_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');

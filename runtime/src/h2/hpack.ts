@@ -2,7 +2,7 @@
 import { huffmanDecode } from './huffman';
 
 /**
- * HPACK (RFC 7541) for the data plane's HTTP/2 client. Decoding is complete (static and dynamic table, Huffman);
+ * HPACK (RFC 7541) for the mesh's HTTP/2 client and server. Decoding is complete (static and dynamic table, Huffman);
  * encoding never indexes and never Huffman-codes, so the peer's decoder state never depends on ours and an encoded
  * block can be built without any connection state.
  */
@@ -35,8 +35,28 @@ const ENTRY_OVERHEAD = 32;
 
 export class HpackError extends Error {}
 
+/**
+ * The block decoded to more than the announced header list size. Thrown only once the whole block was read, so the
+ * dynamic table stays in step with the peer's and the connection can go on: this is a stream error.
+ */
+export class HeaderListSizeError extends HpackError {}
+
 /** Decoded header fields in the order received; a name may repeat. */
 export type HeaderList = Array<[name: string, value: string]>;
+
+/** Header fields by name; a repeated name gives an array. */
+export type HeaderRecord = Record<string, string | string[]>;
+
+export function toHeaderRecord(list: HeaderList): HeaderRecord {
+  const out: HeaderRecord = {};
+  for (const [name, value] of list) {
+    const existing = out[name];
+    if (existing === undefined) out[name] = value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else out[name] = [existing, value];
+  }
+  return out;
+}
 
 export class HpackDecoder {
   /** Newest entry first, as HPACK numbers them. */
@@ -54,6 +74,7 @@ export class HpackDecoder {
     let listSize = 0;
     let pos = 0;
     let fieldSeen = false;
+    let tooLarge = false;
     const integer = (prefixBits: number): number => {
       if (pos >= block.length) throw new HpackError('HPACK: truncated integer');
       const mask = (1 << prefixBits) - 1;
@@ -84,10 +105,10 @@ export class HpackDecoder {
       }
     };
     const add = (name: string, value: string) => {
-      listSize += name.length + value.length + ENTRY_OVERHEAD;
-      if (listSize > this.maxListSize) throw new HpackError(`HPACK: header list larger than ${this.maxListSize} bytes`);
-      fields.push([name, value]);
       fieldSeen = true;
+      listSize += name.length + value.length + ENTRY_OVERHEAD;
+      if (listSize > this.maxListSize) tooLarge = true;
+      if (!tooLarge) fields.push([name, value]);
     };
 
     while (pos < block.length) {
@@ -115,6 +136,7 @@ export class HpackDecoder {
         add(name, string());
       }
     }
+    if (tooLarge) throw new HeaderListSizeError(`header list larger than ${this.maxListSize} bytes`);
     return fields;
   }
 

@@ -1,9 +1,9 @@
-import type { OutgoingHttpHeaders } from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { ClientResponse } from './client-response';
 import { RequestBody } from './request-body';
 import { decodeGrpcMessage } from '../api/grpc-wire';
 import { ClientConnection, ResponseHeaders } from '../h2/client';
+import { OutgoingHeaders } from '../h2/server';
 
 /** Upstream answered and the answer was relayed to the caller (whatever its status). */
 export interface Relayed { readonly kind: 'relayed' }
@@ -28,8 +28,8 @@ export interface ForwardOptions {
   readonly holdBytes: number;
 }
 
-function copyHeaders(h: ResponseHeaders): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
+function copyHeaders(h: ResponseHeaders): OutgoingHeaders {
+  const out: OutgoingHeaders = {};
   for (const k in h) if (!HOP_BY_HOP.has(k)) out[k] = h[k];
   return out;
 }
@@ -60,7 +60,7 @@ export function forwardOnce(connection: ClientConnection, headers: RequestHeader
     };
     // Response headers are held until the first message or the trailers arrive: an upstream that dies in between
     // has still relayed nothing, so the call can go to another copy.
-    let heldHeaders: OutgoingHttpHeaders | undefined;
+    let heldHeaders: OutgoingHeaders | undefined;
     const held: Buffer[] = [];
     let heldBytes = 0;
     const startRelaying = () => {
@@ -95,7 +95,7 @@ export function forwardOnce(connection: ClientConnection, headers: RequestHeader
         startRelaying();
         if (!response.write(chunk)) {
           upstream.pause();
-          response.stream.once('drain', () => upstream.resume());
+          response.stream.handlers.drain = () => upstream.resume();
         }
       },
       trailers: (t) => {

@@ -1,6 +1,6 @@
-import type { ServerHttp2Stream } from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { MeshError } from '../errors';
+import { ServerStream } from '../h2/server';
 
 /** Where the request bytes go: the upstream stream of the current attempt. */
 export interface BodySink {
@@ -31,13 +31,13 @@ export class RequestBody {
   /** Bytes received from the caller so far. */
   received = 0;
 
-  constructor(private readonly stream: ServerHttp2Stream, private readonly maxMessageSize: number) {
-    stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    stream.on('end', () => {
+  constructor(private readonly stream: ServerStream, private readonly maxMessageSize: number) {
+    stream.handlers.data = (chunk) => this.onData(chunk);
+    stream.handlers.end = () => {
       this.ended = true;
       this.sink?.end();
       this.wake();
-    });
+    };
   }
 
   /** The client has sent everything and all of it is kept: the call can be replayed to another upstream. */

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { ClientResponse } from './client-response';
 import { ConcurrencyGate } from './concurrency-gate';
@@ -14,6 +13,7 @@ import { formatGrpcTimeout, frameMessage, parseGrpcTimeout } from '../api/grpc-w
 import { LocalCopies } from '../cache/local-copies';
 import { Cluster } from '../cluster/cluster';
 import { MeshError, toMeshError } from '../errors';
+import { IncomingHeaders, ServerStream } from '../h2/server';
 import { RuntimeInfo } from '../loader';
 import { Logger } from '../log';
 import { Placer } from '../mesh/placer';
@@ -107,7 +107,7 @@ export class Router {
     return this.forwarding;
   }
 
-  readonly handle = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void => {
+  readonly handle = (stream: ServerStream, headers: IncomingHeaders): void => {
     const response = new ClientResponse(stream);
     const given = headers[REQUEST_ID_HEADER];
     const call: CallState = { requestId: typeof given === 'string' && given ? given : randomUUID(), destination: 'none' };
@@ -120,7 +120,7 @@ export class Router {
     });
   };
 
-  private async route(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, response: ClientResponse, call: CallState): Promise<void> {
+  private async route(stream: ServerStream, headers: IncomingHeaders, response: ClientResponse, call: CallState): Promise<void> {
     const path = String(headers[':path'] ?? '');
     const method = path.slice(1);
     const timeoutMs = parseGrpcTimeout(headers['grpc-timeout']) ?? this.o.defaultTimeoutMs;
@@ -131,7 +131,7 @@ export class Router {
       call.cancelAttempt?.();
       response.finishWithStatus(status.DEADLINE_EXCEEDED, `deadline of ${timeoutMs} ms exceeded for ${method}`);
     }, timeoutMs);
-    stream.once('close', () => {
+    stream.handlers.close = () => {
       clearTimeout(timer);
       call.cancelAttempt?.();
       const record = {
@@ -146,7 +146,7 @@ export class Router {
       };
       this.o.metrics.call(record);
       if (this.o.logEachCall) this.o.log.info('call', { ...record, code: codeName(record.code), ms: Math.round(record.ms * 1000) / 1000, requestId: call.requestId });
-    });
+    };
 
     try {
       const rpc = this.o.dataplane.rpcConfigs.get(method);
@@ -189,7 +189,7 @@ export class Router {
     return peer && !peer.shuttingDown ? { instanceId, local: false, upstream: peerUpstream(peer.address, this.o.peerTls) } : undefined;
   }
 
-  private async serve(id: RoutingId, forwardedBy: boolean, headers: IncomingHttpHeaders, body: RequestBody,
+  private async serve(id: RoutingId, forwardedBy: boolean, headers: IncomingHeaders, body: RequestBody,
     message: Buffer | undefined, injectionPath: readonly number[] | undefined, deadline: number, response: ClientResponse,
     call: CallState): Promise<void> {
     const excluded = new Set<string>();
@@ -318,12 +318,12 @@ export class Router {
    * until complete: a copy that dies mid-answer can then be replaced. Other methods may stream, so their bytes flow
    * as they come.
    */
-  private knownUnary(headers: IncomingHttpHeaders): boolean {
+  private knownUnary(headers: IncomingHeaders): boolean {
     const method = String(headers[':path'] ?? '').slice(1);
     return method.startsWith(KSERVE_V2_SERVICE) || this.o.dataplane.rpcConfigs.has(method);
   }
 
-  private outgoingHeaders(incoming: IncomingHttpHeaders, modelId: string, target: Target, deadline: number, requestId: string): RequestHeaders {
+  private outgoingHeaders(incoming: IncomingHeaders, modelId: string, target: Target, deadline: number, requestId: string): RequestHeaders {
     const out: RequestHeaders = [[':method', 'POST'], [':path', String(incoming[':path'])]];
     for (const name in incoming) {
       if (name.startsWith(':') || name.startsWith('mm-') || name === 'grpc-timeout' || name === REQUEST_ID_HEADER) continue;

@@ -1,10 +1,10 @@
-import type { IncomingHttpHeaders } from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { RpcConfig } from './dataplane-config';
 import { ProtobufPathError, extractString } from './protobuf-path';
 import { RoutingHeaders } from '../../../lib/contract';
 import { headerText } from '../api/grpc-wire';
 import { MeshError, invalidArgument } from '../errors';
+import { IncomingHeaders } from '../h2/server';
 
 /** Which model a data-plane call is for, as the caller said it. */
 export type RoutingId =
@@ -15,7 +15,7 @@ export type RoutingId =
  * Reads the routing headers: `mm-vmodel-id` or `mm-model-id` (or their `-bin` forms), or `mm-model-name` (a vmodel
  * id or else a model id); more than one kind at once is INVALID_ARGUMENT. Returns undefined when none is present.
  */
-export function routingIdFromHeaders(headers: IncomingHttpHeaders): RoutingId | undefined {
+export function routingIdFromHeaders(headers: IncomingHeaders): RoutingId | undefined {
   const model = headerText(headers, RoutingHeaders.MODEL_ID) ?? headerText(headers, `${RoutingHeaders.MODEL_ID}-bin`);
   const vmodel = headerText(headers, RoutingHeaders.VMODEL_ID) ?? headerText(headers, `${RoutingHeaders.VMODEL_ID}-bin`);
   const name = headerText(headers, RoutingHeaders.MODEL_NAME) ?? headerText(headers, `${RoutingHeaders.MODEL_NAME}-bin`);
