@@ -739,4 +739,42 @@ describe('HTTP/2 server with raw frames', () => {
     const data = raw.frames().filter((f) => f.type === FrameType.DATA && f.streamId === 1).map((f) => f.payload);
     expect(Buffer.concat(data).length).toBe(total);
   });
+
+  test('a client that floods PINGs and does not read the answers loses its connection (ENHANCE_YOUR_CALM)', async () => {
+    const errors: string[] = [];
+    const server = await serve((stream) => observe(stream), { onError: (err) => errors.push(err.message) });
+    const raw = await RawClient.open(server.port);
+    raw.socket.pause();
+    let closed = false;
+    server.connections[0].onClose(() => {
+      closed = true;
+    });
+    // 17 bytes in, 17 bytes out per PING: past the 16 MiB of unread answers (and what the kernel buffers) the server stops.
+    const pings = Buffer.concat(Array.from({ length: 60_000 }, () => frame(FrameType.PING, 0, 0, Buffer.alloc(8, 1))));
+    for (let sent = 0; sent < 40 * MiB && !closed; sent += pings.length) {
+      if (!raw.socket.write(pings)) await Promise.race([once(raw.socket, 'drain'), once(raw.socket, 'close')]);
+    }
+    await waitFor('the server to end the connection', () => closed, { timeoutMs: 10_000 });
+    expect(errors).toEqual([expect.stringMatching(/does not read the answers/)]);
+  });
+
+  test('a client that opens and resets streams faster than the server allows gets GOAWAY(ENHANCE_YOUR_CALM)', async () => {
+    let opened = 0;
+    const server = await serve(() => {
+      opened++;
+    });
+    const raw = await RawClient.open(server.port);
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 1_200; i++) {
+      const id = 1 + 2 * i;
+      frames.push(frame(FrameType.HEADERS, Flag.END_HEADERS, id, requestBlock('/rapid-reset')), frame(FrameType.RST_STREAM, 0, id, uint32Payload(ErrorCode.CANCEL)));
+    }
+    raw.send(...frames);
+    const away = await raw.next('GOAWAY', isGoaway);
+    expect(goaway(away)[1]).toBe(ErrorCode.ENHANCE_YOUR_CALM);
+    // The burst allowance (1000) and what refilled meanwhile were served; the rest never reached a handler.
+    expect(opened).toBeGreaterThanOrEqual(1_001);
+    expect(opened).toBeLessThan(1_200);
+    await raw.closing();
+  });
 });

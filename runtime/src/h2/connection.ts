@@ -17,6 +17,14 @@ import { HpackError } from './hpack';
 export const HIGH_WATER_MARK = 1 << 20;
 /** Bytes in the socket's own buffer past which DATA waits for it to drain: a peer that stopped reading TCP. */
 const SOCKET_HIGH_WATER_MARK = 4 << 20;
+/** The largest DATA frame sent, whatever the peer allows: the socket's buffer then stays under the mark plus one. */
+const MAX_DATA_FRAME = 1 << 20;
+/**
+ * Unread output past which any further frame from the peer ends the connection (ENHANCE_YOUR_CALM): DATA stops at the
+ * mark above, so only a peer that keeps sending frames that need an answer (PING, SETTINGS, bad streams) and does not
+ * read the answers gets here.
+ */
+const FLOOD_LIMIT = 16 << 20;
 
 /** A connection error: GOAWAY with `code`, every stream ends. */
 export class ConnectionError extends Error {
@@ -174,7 +182,7 @@ export abstract class Http2Connection<S extends Http2Stream> {
    */
   protected writeData(stream: S, endOnLast: boolean): boolean {
     while (stream.queue.length > 0) {
-      const allowed = Math.min(stream.sendWindow, this.sendWindow, this.peerMaxFrameSize);
+      const allowed = Math.min(stream.sendWindow, this.sendWindow, this.peerMaxFrameSize, MAX_DATA_FRAME);
       if (allowed <= 0 || this.socket.writableLength >= SOCKET_HIGH_WATER_MARK) break;
       const chunk = stream.queue[0];
       const take = Math.min(allowed, chunk.length);
@@ -201,6 +209,9 @@ export abstract class Http2Connection<S extends Http2Stream> {
   protected dispatch(f: Frame): void {
     // The rest of a read after the connection ended (a draining connection's last stream closed) is not answered.
     if (this.destroyed) return;
+    if (this.socket.writableLength > FLOOD_LIMIT) {
+      throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, `the peer sends frames but does not read the answers (${this.socket.writableLength} bytes unread)`);
+    }
     this.checkFrame(f);
     switch (f.type) {
       case FrameType.DATA: return this.onData(f);

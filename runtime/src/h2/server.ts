@@ -51,6 +51,12 @@ const CONNECTION_CREDIT_STEP = 1 << 20;
 /** The largest frame this side accepts, announced in SETTINGS. */
 const MAX_FRAME_SIZE = 1 << 20;
 const HEADER_TABLE_SIZE = 4_096;
+/**
+ * Open streams a caller may reset at once, and then per second ("rapid reset", CVE-2023-44487: each stream opened and
+ * reset at once costs this side a routing decision and an upstream call while costing the caller nothing).
+ */
+const RESET_BURST = 1_000;
+const RESETS_PER_SECOND = 100;
 
 const REQUEST_PSEUDO_HEADERS = new Set([':method', ':scheme', ':path', ':authority']);
 /** Connection-specific fields HTTP/2 forbids in requests (RFC 9113 §8.2.2). */
@@ -172,6 +178,8 @@ export class ServerConnection extends Http2Connection<ServerStream> {
   private prefaceLeft = CONNECTION_PREFACE.length;
   private settingsSeen = false;
   private lastStreamId = 0;
+  private resetAllowance = RESET_BURST;
+  private resetAllowanceAt = performance.now();
   private receiveWindow = CONNECTION_WINDOW;
   private connectionUnacked = 0;
   private readonly decoder: HpackDecoder;
@@ -426,7 +434,13 @@ export class ServerConnection extends Http2Connection<ServerStream> {
     if (f.streamId === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
     if (f.streamId > this.lastStreamId) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `RST_STREAM on stream ${f.streamId}, never opened`);
     const stream = this.streams.get(f.streamId);
-    if (stream) this.finish(stream, { kind: 'reset', code: f.payload.readUInt32BE(0) });
+    if (!stream) return;
+    const now = performance.now();
+    this.resetAllowance = Math.min(RESET_BURST, this.resetAllowance + ((now - this.resetAllowanceAt) / 1_000) * RESETS_PER_SECOND);
+    this.resetAllowanceAt = now;
+    if (this.resetAllowance < 1) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, `the caller reset more than ${RESET_BURST} open streams at a rate above ${RESETS_PER_SECOND}/s`);
+    this.resetAllowance -= 1;
+    this.finish(stream, { kind: 'reset', code: f.payload.readUInt32BE(0) });
   }
 
   protected onSettings(f: Frame): void {
