@@ -39,9 +39,9 @@ export interface ServerStreamHandlers {
 }
 
 /**
- * What a caller may send before it hears back: per stream, and for the whole connection. A paused stream keeps its
- * share of the connection's window, so it takes this many paused streams, each with a full window, to hold up the
- * others (as with node:http2, whose streams hold the window while not read).
+ * What a caller may send before it hears back: per stream, and for the whole connection. A paused stream keeps what
+ * it received of the connection's window until it resumes, so it takes 64 paused streams, each with a full window, to
+ * hold up the others on the same connection (node:http2's streams likewise hold the window while not read).
  */
 const STREAM_WINDOW = 1 << 20;
 const CONNECTION_WINDOW = 64 << 20;
