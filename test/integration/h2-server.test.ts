@@ -576,16 +576,30 @@ describe('HTTP/2 server with node:http2 clients', () => {
 });
 
 describe('HTTP/2 server with raw frames', () => {
-  test('a wrong preface gets GOAWAY(PROTOCOL_ERROR) and a closed socket; a good connection on the same server is served', async () => {
+  test('bytes that are not an HTTP/2 preface get GOAWAY(PROTOCOL_ERROR) and a closed socket; a good connection is served', async () => {
     const server = await serve((stream) => observe(stream, { onEnd: (s) => answer(stream, s.body()) }));
     const raw = await RawClient.open(server.port, false);
     const session = await connect(server.port);
-    raw.send(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
+    raw.send(Buffer.from('\x16\x03\x01 not a preface at all, e.g. TLS to a plaintext port'));
     const away = await raw.next('GOAWAY', isGoaway);
     expect(goaway(away)).toEqual([0, ErrorCode.PROTOCOL_ERROR]);
     await raw.closing();
     const got = await call(session, { ':path': '/good' }, Buffer.from('still served'));
     expect(got.body.toString()).toBe('still served');
+  });
+
+  test('an HTTP/1 request gets a readable 505 saying what the port speaks, and a closed socket', async () => {
+    const server = await serve((stream) => observe(stream));
+    const socket = net.connect({ host: '127.0.0.1', port: server.port });
+    rawSockets.push(socket);
+    let text = '';
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+    });
+    socket.write('GET /v2/health/ready HTTP/1.1\r\nHost: mesh\r\n\r\n');
+    await once(socket, 'close');
+    expect(text).toMatch(/^HTTP\/1\.1 505 HTTP Version Not Supported\r\n/);
+    expect(text).toMatch(/\r\n\r\nthis port speaks gRPC over HTTP\/2 .*KServe v2 REST is on MM_REST_PORT\n$/);
   });
 
   test('a first frame other than SETTINGS gets GOAWAY(PROTOCOL_ERROR) and no answer to it', async () => {

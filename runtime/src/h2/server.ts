@@ -58,6 +58,12 @@ const HEADER_TABLE_SIZE = 4_096;
 const RESET_BURST = 1_000;
 const RESETS_PER_SECOND = 100;
 
+/** An HTTP/1 request line: method, target, version. */
+const HTTP1_REQUEST_LINE = /^[A-Z]{3,10} [^ \r\n]+ HTTP\/1\.[01]\r?\n/;
+const HTTP1_REFUSAL_TEXT = 'this port speaks gRPC over HTTP/2 (prior knowledge, or TLS with ALPN h2); KServe v2 REST is on MM_REST_PORT\n';
+const HTTP1_REFUSAL = Buffer.from('HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Type: text/plain\r\nConnection: close\r\n'
+  + `Content-Length: ${HTTP1_REFUSAL_TEXT.length}\r\n\r\n${HTTP1_REFUSAL_TEXT}`, 'latin1');
+
 const REQUEST_PSEUDO_HEADERS = new Set([':method', ':scheme', ':path', ':authority']);
 /** Connection-specific fields HTTP/2 forbids in requests (RFC 9113 §8.2.2). */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
@@ -195,16 +201,6 @@ export class ServerConnection extends Http2Connection<ServerStream> {
     this.decoder = new HpackDecoder(HEADER_TABLE_SIZE, options.maxHeaderListSize);
     this.reader = new FrameReader(MAX_FRAME_SIZE, (f) => this.onFrame(f));
     this.maxHeaderBlockSize = 4 * options.maxHeaderListSize + DEFAULT_MAX_FRAME_SIZE;
-    socket.cork();
-    socket.write(frame(FrameType.SETTINGS, 0, 0, settingsPayload([
-      [Setting.MAX_CONCURRENT_STREAMS, options.maxConcurrentStreams],
-      [Setting.INITIAL_WINDOW_SIZE, STREAM_WINDOW],
-      [Setting.MAX_FRAME_SIZE, MAX_FRAME_SIZE],
-      [Setting.MAX_HEADER_LIST_SIZE, options.maxHeaderListSize],
-      [Setting.ENABLE_PUSH, 0],
-    ])));
-    socket.write(frame(FrameType.WINDOW_UPDATE, 0, 0, uint32Payload(CONNECTION_WINDOW - DEFAULT_WINDOW_SIZE)));
-    process.nextTick(() => socket.uncork());
     socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
     socket.on('error', (err) => this.fail(err.message));
     socket.on('close', () => this.fail('the connection closed'));
@@ -279,18 +275,24 @@ export class ServerConnection extends Http2Connection<ServerStream> {
     if (this.destroyed) return;
     try {
       let bytes = chunk;
-      if (this.prefaceLeft > 0) {
-        const offset = CONNECTION_PREFACE.length - this.prefaceLeft;
-        const take = Math.min(this.prefaceLeft, bytes.length);
-        if (!bytes.subarray(0, take).equals(CONNECTION_PREFACE.subarray(offset, offset + take))) {
-          throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'not an HTTP/2 connection preface');
-        }
-        this.prefaceLeft -= take;
-        bytes = bytes.subarray(take);
-        if (bytes.length === 0) return;
-      }
       this.socket.cork();
       try {
+        if (this.prefaceLeft > 0) {
+          const offset = CONNECTION_PREFACE.length - this.prefaceLeft;
+          const take = Math.min(this.prefaceLeft, bytes.length);
+          if (!bytes.subarray(0, take).equals(CONNECTION_PREFACE.subarray(offset, offset + take))) {
+            if (offset === 0 && HTTP1_REQUEST_LINE.test(bytes.toString('latin1', 0, 8_192))) {
+              this.refuseHttp1();
+              return;
+            }
+            throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'not an HTTP/2 connection preface');
+          }
+          // This side's preface goes out once the caller's begins like one, so an HTTP/1 caller gets a readable answer.
+          if (offset === 0) this.sendPreface();
+          this.prefaceLeft -= take;
+          bytes = bytes.subarray(take);
+          if (bytes.length === 0) return;
+        }
         this.reader.push(bytes);
       } finally {
         this.socket.uncork();
@@ -300,6 +302,24 @@ export class ServerConnection extends Http2Connection<ServerStream> {
       this.options.onError?.(new Error(message));
       this.fail(message, connectionErrorCode(err));
     }
+  }
+
+  private sendPreface(): void {
+    this.socket.write(frame(FrameType.SETTINGS, 0, 0, settingsPayload([
+      [Setting.MAX_CONCURRENT_STREAMS, this.options.maxConcurrentStreams],
+      [Setting.INITIAL_WINDOW_SIZE, STREAM_WINDOW],
+      [Setting.MAX_FRAME_SIZE, MAX_FRAME_SIZE],
+      [Setting.MAX_HEADER_LIST_SIZE, this.options.maxHeaderListSize],
+      [Setting.ENABLE_PUSH, 0],
+    ])));
+    this.socket.write(frame(FrameType.WINDOW_UPDATE, 0, 0, uint32Payload(CONNECTION_WINDOW - DEFAULT_WINDOW_SIZE)));
+  }
+
+  /** An HTTP/1 request (someone pointed curl or a browser at the gRPC port): a plain answer saying what to use. */
+  private refuseHttp1(): void {
+    this.options.onError?.(new Error('an HTTP/1 request on the HTTP/2 port'));
+    this.socket.end(HTTP1_REFUSAL);
+    this.end();
   }
 
   /** Writes a stream's pending headers, data as far as the windows allow, and its end once everything is out. */
