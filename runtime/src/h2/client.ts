@@ -54,8 +54,9 @@ export class ClientStream extends Http2Stream {
   /** @internal */ responded = false;
   /** @internal Received bytes not yet given back to the peer as window. */ unacked = 0;
 
-  constructor(private readonly connection: ClientConnection, readonly headerBlock: Buffer, sendWindow: number) {
-    super(sendWindow);
+  constructor(private readonly connection: ClientConnection, readonly headerBlock: Buffer) {
+    // The send window is the peer's initial window as of when the stream starts (ClientConnection.start).
+    super(0);
   }
 
   /** Queues request bytes; false once more than the high-water mark waits (then wait for `drain`). */
@@ -164,7 +165,7 @@ export class ClientConnection extends Http2Connection<ClientStream> {
    */
   request(headers: ReadonlyArray<readonly [string, string]>): ClientStream {
     const block = encodeHeaderBlock(headers, this.pseudoHeaders);
-    const stream = new ClientStream(this, block, this.peerInitialWindow);
+    const stream = new ClientStream(this, block);
     if (!this.usable) {
       const message = this.failure ?? 'the connection is closing';
       process.nextTick(() => this.finish(stream, { kind: 'refused', connectFailure: !this.established, message }));
@@ -364,8 +365,7 @@ export class ClientConnection extends Http2Connection<ClientStream> {
     this.failure ??= message;
     if (code !== undefined && !this.socket.destroyed) {
       // GOAWAY names the last stream the peer may have started; none here (this side never accepts streams).
-      this.socket.end(frame(FrameType.GOAWAY, 0, 0, uint32Payload(0, code)));
-      setTimeout(() => this.socket.destroy(), 1_000).unref();
+      this.endSocket(frame(FrameType.GOAWAY, 0, 0, uint32Payload(0, code)));
     } else {
       this.socket.destroy();
     }
@@ -377,6 +377,6 @@ export class ClientConnection extends Http2Connection<ClientStream> {
     for (const stream of sent) {
       this.finish(stream, this.established ? { kind: 'failed', message } : { kind: 'refused', connectFailure: true, message });
     }
-    for (const listener of this.closeListeners.splice(0)) listener();
+    this.notifyClosed();
   }
 }

@@ -14,7 +14,7 @@ import { HpackError } from './hpack';
  */
 
 /** Body bytes queued per stream before `write` asks the caller to wait. */
-export const HIGH_WATER_MARK = 1 << 20;
+const HIGH_WATER_MARK = 1 << 20;
 /** Bytes in the socket's own buffer past which DATA waits for it to drain: a peer that stopped reading TCP. */
 const SOCKET_HIGH_WATER_MARK = 4 << 20;
 /** The largest DATA frame sent, whatever the peer allows: the socket's buffer then stays under the mark plus one. */
@@ -108,7 +108,7 @@ export abstract class Http2Connection<S extends Http2Stream> {
   protected readonly streams = new Map<number, S>();
   /** The connection is over: no more frames go out. */
   protected destroyed = false;
-  protected readonly closeListeners: Array<() => void> = [];
+  private readonly closeListeners: Array<() => void> = [];
   /** Streams with frames to write at the end of this turn. */
   protected readonly dirty = new Set<S>();
   private flushScheduled = false;
@@ -141,6 +141,17 @@ export abstract class Http2Connection<S extends Http2Stream> {
   onClose(listener: () => void): void {
     if (this.destroyed) listener();
     else this.closeListeners.push(listener);
+  }
+
+  /** Ends the socket after what is queued and `last`; a peer that has not closed its side within a second is cut off. */
+  protected endSocket(last?: Buffer): void {
+    if (last) this.socket.end(last);
+    else this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1_000).unref();
+  }
+
+  protected notifyClosed(): void {
+    for (const listener of this.closeListeners.splice(0)) listener();
   }
 
   /** @internal Marks `stream` as having frames to send this turn. */

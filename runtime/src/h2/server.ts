@@ -108,7 +108,6 @@ const ignore = () => undefined;
 
 export class ServerStream extends Http2Stream {
   readonly handlers: ServerStreamHandlers = { data: ignore, end: ignore, drain: ignore, close: ignore };
-  /** @internal What the caller may still send before this side credits it. */ receiveWindow = STREAM_WINDOW;
   /** @internal Response HEADERS not yet written. */ headerBlock: Buffer | undefined;
   /** @internal */ headerEndsStream = false;
   /** @internal */ trailerBlock: Buffer | undefined;
@@ -242,7 +241,6 @@ export class ServerConnection extends Http2Connection<ServerStream> {
     stream.held = 0;
     if (!stream.remoteEnded && stream.unacked >= STREAM_WINDOW / 2) {
       this.socket.write(frame(FrameType.WINDOW_UPDATE, 0, stream.id, uint32Payload(stream.unacked)));
-      stream.receiveWindow += stream.unacked;
       stream.unacked = 0;
     }
   }
@@ -318,8 +316,7 @@ export class ServerConnection extends Http2Connection<ServerStream> {
   /** An HTTP/1 request (someone pointed curl or a browser at the gRPC port): a plain answer saying what to use. */
   private refuseHttp1(): void {
     this.options.onError?.(new Error('an HTTP/1 request on the HTTP/2 port'));
-    this.socket.end(HTTP1_REFUSAL);
-    this.end();
+    this.end(HTTP1_REFUSAL);
   }
 
   /** Writes a stream's pending headers, data as far as the windows allow, and its end once everything is out. */
@@ -376,8 +373,8 @@ export class ServerConnection extends Http2Connection<ServerStream> {
       this.resetStream(stream, ErrorCode.STREAM_CLOSED, 'the caller sent DATA after ending its request');
       return;
     }
-    stream.receiveWindow -= f.payload.length;
-    if (stream.receiveWindow < 0) {
+    // What the caller sent and this side has not credited back is what it used of the stream's window.
+    if (stream.unacked + f.payload.length > STREAM_WINDOW) {
       this.creditConnection(f.payload.length);
       this.resetStream(stream, ErrorCode.FLOW_CONTROL_ERROR, 'the caller sent more than the stream window');
       return;
@@ -492,13 +489,12 @@ export class ServerConnection extends Http2Connection<ServerStream> {
     if (this.draining && this.streams.size === 0 && !this.destroyed) this.end();
   }
 
-  /** Closes the socket after what is queued (used once draining has nothing left). */
-  private end(): void {
+  /** Closes the socket after what is queued and `last` (once draining has nothing left, or after an HTTP/1 answer). */
+  private end(last?: Buffer): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    this.socket.end();
-    setTimeout(() => this.socket.destroy(), 1_000).unref();
-    for (const listener of this.closeListeners.splice(0)) listener();
+    this.endSocket(last);
+    this.notifyClosed();
   }
 
   /** Ends the connection: GOAWAY with `code` when given, every open stream `failed`. */
@@ -506,8 +502,7 @@ export class ServerConnection extends Http2Connection<ServerStream> {
     if (this.destroyed) return;
     this.destroyed = true;
     if (code !== undefined && !this.socket.destroyed) {
-      this.socket.end(frame(FrameType.GOAWAY, 0, 0, Buffer.concat([uint32Payload(this.lastStreamId, code), Buffer.from(message)])));
-      setTimeout(() => this.socket.destroy(), 1_000).unref();
+      this.endSocket(frame(FrameType.GOAWAY, 0, 0, Buffer.concat([uint32Payload(this.lastStreamId, code), Buffer.from(message)])));
     } else {
       this.socket.destroy();
     }
@@ -515,6 +510,6 @@ export class ServerConnection extends Http2Connection<ServerStream> {
     this.streams.clear();
     this.dirty.clear();
     for (const stream of open) this.finish(stream, { kind: 'failed', message });
-    for (const listener of this.closeListeners.splice(0)) listener();
+    this.notifyClosed();
   }
 }
